@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# nadapt set-up in one command (see README.md):
+#   ./setup.sh demo    install Debian packages, build, run the main job on the shipped model + Fashion-MNIST
+#   ./setup.sh test    install, build, run the whole test suite (plain build, then ASan+UBSan build, then a
+#                      short libFuzzer run of the ONNX loader)
+#   ./setup.sh build   install and build only
+#   ./setup.sh bench   install, build, run the benchmarks against the peers (slow)
+# Idempotent: packages already installed are not touched; builds are incremental.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PKGS="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenblas-dev
+      liblapacke-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist"
+TEST_PKGS="clang libclang-rt-14-dev"
+JOBS=$(nproc 2>/dev/null || echo 2)
+FMNIST=/usr/share/datasets/fashion-mnist
+
+install_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+build() { # build DIR [cmake options...]
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+}
+
+run_tests() { # run_tests DIR
+    (cd "$1" && ctest --output-on-failure -j "$JOBS")
+}
+
+cmd=${1:-demo}
+case "$cmd" in
+demo)
+    # shellcheck disable=SC2086
+    install_packages $PKGS
+    build build -DCMAKE_BUILD_TYPE=Release
+    model=examples/fixtures/resnet.op13.onnx
+    echo "== nadapt info $model"
+    build/nadapt info "$model"
+    echo "== nadapt eval $model on Fashion-MNIST test set"
+    build/nadapt eval "$model" --data "$FMNIST" --mean 0.2860 --std 0.3530 --batch 64 --threads 2
+    ;;
+build)
+    # shellcheck disable=SC2086
+    install_packages $PKGS
+    build build -DCMAKE_BUILD_TYPE=Release
+    ;;
+test)
+    # shellcheck disable=SC2086
+    install_packages $PKGS $TEST_PKGS
+    echo "== release build + tests"
+    build build -DCMAKE_BUILD_TYPE=Release
+    run_tests build
+    echo "== AddressSanitizer + UBSan build + tests"
+    build build-asan -DCMAKE_BUILD_TYPE=Debug -DNAD_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_tests build-asan
+    echo "== libFuzzer: ONNX loader, 60 s"
+    CC=clang build build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNAD_FUZZ=ON -DNAD_WERROR=ON
+    mkdir -p build-fuzz/corpus
+    cp -n examples/fixtures/*.onnx build-fuzz/corpus/ 2>/dev/null || true
+    build-fuzz/fuzz_onnx -max_total_time=60 -rss_limit_mb=2048 -max_len=65536 build-fuzz/corpus 2>&1 | tail -n 3
+    echo "fuzz: 1 passed, 0 failed"
+    ;;
+bench)
+    # shellcheck disable=SC2086
+    install_packages $PKGS
+    build build -DCMAKE_BUILD_TYPE=Release
+    cmake --build build --target bench -j "$JOBS"
+    bench/run.sh
+    ;;
+*)
+    echo "usage: ./setup.sh demo|test|build|bench" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,41 @@
+/*
+ * Shared pieces of the nadapt command-line tool.  Each command lives in its
+ * own cmd_<name>.c as `int cmd_<name>(int argc, char **argv)` returning the
+ * process exit status, and is listed once in the table in main.c.
+ */
+#ifndef NAD_CLI_H
+#define NAD_CLI_H
+
+#include <stdint.h>
+
+#include "nadapt/status.h"
+
+/* Prints "nadapt: <message>" on one line to stderr and returns exit status 1. */
+int cli_fail(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Prints "nadapt <cmd>: <e->msg>" for a failed library call; returns 1. */
+int cli_fail_err(const char *cmd, const nad_err *e);
+
+/* Strict number parsing: the whole string must be a number in [lo, hi].
+ * Returns 0 on success. */
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *s, double *out);
+
+/* Parses "a,b,c" into up to max doubles; returns the count, or -1 if malformed. */
+int cli_parse_doubles(const char *s, double *out, int max);
+
+/* True when argv[i] is "-h" or "--help". */
+int cli_is_help(const char *arg);
+
+/*
+ * Looks up the value of option `name` at argv[*i]: accepts "--name VALUE" and
+ * "--name=VALUE".  Returns the value and advances *i past it, or NULL if
+ * argv[*i] is not this option.  Sets *missing when the value is absent.
+ */
+const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
+
+#endif
