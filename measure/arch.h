@@ -2,7 +2,7 @@
  * nadapt — accelerator descriptions (internal): the hardware a layer's energy
  * and latency are estimated on.
  *
- * A nad_arch is read from a strict YAML file (models/*.yaml, schema in
+ * A nad_arch is read from a strict YAML file (models/NAME.yaml, schema in
  * models/README.md) by nad_arch_load().  It says what the target is
  * (a spatial PE array, a processing-in-memory crossbar, or a roofline CPU),
  * its clock, its precisions, its memory hierarchy and what each access costs.

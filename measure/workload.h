@@ -1,6 +1,6 @@
 /*
  * nadapt — workloads (internal): the list of layer shapes a resource model
- * estimates, read from a YAML file (examples/workloads/*.yaml, schema in
+ * estimates, read from a YAML file (examples/workloads/NAME.yaml, schema in
  * models/README.md) or taken from an inferred graph.
  *
  * Every compute layer is described by the 7 conv loop bounds of Eyeriss /
@@ -27,6 +27,7 @@
 #ifndef NAD_MEASURE_WORKLOAD_H
 #define NAD_MEASURE_WORKLOAD_H
 
+#include <stddef.h> /* size_t, used by nadapt/graph.h */
 #include <stdint.h>
 
 #include "nadapt/graph.h"
