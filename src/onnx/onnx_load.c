@@ -1,0 +1,50 @@
+/*
+ * nad_graph_load_onnx: read, simplify, infer shapes for batch 1 — what every
+ * tool wants from a model file.  Kept apart from the reader so the reader
+ * (and the fuzz harness) need no graph passes.
+ */
+#include "onnx/onnx_internal.h"
+
+/*
+ * Before opset 13 Softmax coerces its input to 2-D at `axis` and normalises
+ * over all dims from axis on; from 13 it normalises along axis alone, which
+ * is what nadapt computes.  The two agree when axis is the last axis or every
+ * dim after it is 1 (e.g. [N,10] or [N,10,1,1] at axis 1); anything else is
+ * refused rather than silently computed differently.  Needs inferred shapes.
+ */
+static nad_status check_old_softmax(const nad_graph *g, nad_err *e)
+{
+    if (g->opset >= 13)
+        return NAD_OK;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nad_node *n = &g->nodes[i];
+        if (n->op != NAD_OP_SOFTMAX || n->n_in < 1 || n->in[0] < 0)
+            continue;
+        const nad_tensor *x = &g->tensors[n->in[0]];
+        int axis = n->attr.axis.axis < 0 ? n->attr.axis.axis + x->ndim : n->attr.axis.axis;
+        for (int k = axis + 1; k < x->ndim; k++)
+            if (k >= 0 && x->dims[k] != 1)
+                return nad_errf(e, NAD_EUNSUPPORTED,
+                                "node '%s' (Softmax): opset %lld flattens the input from axis %d on, which differs "
+                                "from per-axis softmax for rank %d (unsupported)",
+                                n->name, (long long)g->opset, n->attr.axis.axis, x->ndim);
+    }
+    return NAD_OK;
+}
+
+nad_status nad_graph_load_onnx(const char *path, int fold_bn, nad_graph **out, nad_err *e)
+{
+    nad_graph *g = NULL;
+    *out = NULL;
+    nad_status rc = nad_graph_read_onnx(path, &g, e); /* its messages already start with the path */
+    if (rc)
+        return rc;
+    if ((rc = nad_graph_simplify(g, fold_bn, e)) || (rc = nad_graph_infer_shapes(g, 1, e)) ||
+        (rc = check_old_softmax(g, e))) {
+        nad_err_prefix(e, rc, "%s: ", path);
+        nad_graph_free(g);
+        return rc;
+    }
+    *out = g;
+    return NAD_OK;
+}
