@@ -488,6 +488,33 @@ static nad_status emit_nodes(reader *r, const size_t *order)
     return NAD_OK;
 }
 
+/*
+ * Gives an activation graph output the dims its ValueInfo declares (a
+ * symbolic first dim as batch 1 on batch axis 0), so that a raw graph can be
+ * written back with output shapes before any shape inference; shape inference
+ * overwrites them.  Outputs declared without a full shape are left unknown.
+ */
+static void declared_dims(nad_tensor *t, const Onnx__ValueInfoProto *vi)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    if (t->kind != NAD_TK_ACT || !tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type ||
+        !tp->tensor_type->shape || tp->tensor_type->shape->n_dim > NAD_MAX_DIMS)
+        return;
+    const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
+    int64_t dims[NAD_MAX_DIMS];
+    for (size_t k = 0; k < sp->n_dim; k++) {
+        const Onnx__TensorShapeProto__Dimension *d = sp->dim[k];
+        int fixed = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value > 0 &&
+                    d->dim_value <= (INT64_C(1) << 31);
+        if (!fixed && k != 0)
+            return;
+        dims[k] = fixed ? d->dim_value : 1;
+    }
+    t->ndim = (int)sp->n_dim;
+    memcpy(t->dims, dims, sp->n_dim * sizeof dims[0]);
+    t->batch_axis = t->ndim > 0 ? 0 : -1;
+}
+
 static nad_status read_outputs(reader *r)
 {
     nad_graph *g = r->g;
@@ -502,6 +529,7 @@ static nad_status read_outputs(reader *r)
         if (t < 0)
             return nad_errf(r->e, NAD_EFORMAT, "graph output '%s' is not produced by any node", name);
         g->outputs[g->n_outputs++] = t;
+        declared_dims(&g->tensors[t], r->gp->output[i]);
     }
     return NAD_OK;
 }

@@ -535,9 +535,10 @@ static nad_status build_and_pack(writer *w, uint8_t **buf, size_t *len)
         int t = g->outputs[i];
         if ((rc = add_tensor_init(w, t, seen)))
             return rc;
-        /* Activation dims mean something only after shape inference. */
-        int known = g->tensors[t].kind != NAD_TK_ACT || g->batch > 0;
-        if (!(outs[i] = value_info(w, t, known)))
+        /* onnx's checker wants a shape on every graph output; an activation
+         * has dims after shape inference or from the file it was read from
+         * (onnx_read.c), else an empty shape is the best there is. */
+        if (!(outs[i] = value_info(w, t, 1)))
             return oom(w);
     }
 
