@@ -25,13 +25,16 @@ static uint32_t be32(const uint8_t *p)
 static nad_status read_header(nad_dfile *f, uint32_t magic, int ndim, uint32_t *dims, const char *kind, nad_err *e)
 {
     uint8_t hdr[16];
-    nad_status rc = nad_dfile_read(f, hdr, (uint64_t)(4 * (1 + ndim)), e);
+    /* The magic first, so that a wrong (even tiny) file is named as such, not as truncated. */
+    nad_status rc = nad_dfile_read(f, hdr, 4, e);
     if (rc)
         return rc;
     uint32_t got = be32(hdr);
     if (got != magic)
         return nad_errf(e, NAD_EFORMAT, "%s: bad IDX magic 0x%08x (expected 0x%08x for unsigned-byte %s)", f->path,
                         (unsigned)got, (unsigned)magic, kind);
+    if ((rc = nad_dfile_read(f, hdr + 4, (uint64_t)(4 * ndim), e)))
+        return rc;
     for (int i = 0; i < ndim; i++)
         dims[i] = be32(hdr + 4 * (i + 1));
     return NAD_OK;
