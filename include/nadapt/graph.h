@@ -13,6 +13,7 @@
 #ifndef NADAPT_GRAPH_H
 #define NADAPT_GRAPH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "nadapt/status.h"
