@@ -1,0 +1,103 @@
+/*
+ * BatchNormalization in training mode (Ioffe & Szegedy 2015, Alg. 1 and its
+ * backward pass).  With m = n*hw values per channel, xhat = (x - mu) * r,
+ * r = 1/sqrt(var + eps) (var biased, as used for normalising):
+ *     dbeta  = sum dy,   dgamma = sum dy * xhat,
+ *     dx     = gamma * r / m * (m * dy - dbeta - xhat * dgamma).
+ * Running statistics follow ONNX's convention
+ *     running = momentum * running + (1 - momentum) * batch
+ * (ONNX momentum 0.9 is PyTorch's 0.1), and, like PyTorch, the running
+ * variance takes the unbiased batch variance (m / (m - 1) * var).
+ * Per-channel sums are accumulated in double in a fixed order.
+ */
+#include "train/grad.h"
+
+#include <math.h>
+
+void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
+                             const float *beta, float eps, float momentum, float *running_mean, float *running_var,
+                             float *save_mean, float *save_invstd)
+{
+    double m = (double)n * (double)hw;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++)
+                s += p[j];
+        }
+        double mean = s / m, ss = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++) {
+                double d = p[j] - mean;
+                ss += d * d;
+            }
+        }
+        double var = ss / m;
+        float r = (float)(1.0 / sqrt(var + eps));
+        float mu = (float)mean;
+        float sc = gamma[ch] * r, sh = beta[ch] - mu * sc;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw;
+            float *q = y + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++)
+                q[j] = p[j] * sc + sh;
+        }
+        save_mean[ch] = mu;
+        save_invstd[ch] = r;
+        if (running_mean && running_var) {
+            double unbiased = m > 1.0 ? var * m / (m - 1.0) : var;
+            running_mean[ch] = (float)(momentum * running_mean[ch] + (1.0 - momentum) * mean);
+            running_var[ch] = (float)(momentum * running_var[ch] + (1.0 - momentum) * unbiased);
+        }
+    }
+}
+
+void nad_tr_bn_eval_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
+                            const float *beta, const float *running_mean, const float *running_var, float eps)
+{
+    for (int64_t ch = 0; ch < c; ch++) {
+        float sc = gamma[ch] / sqrtf(running_var[ch] + eps), sh = beta[ch] - running_mean[ch] * sc;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw;
+            float *q = y + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++)
+                q[j] = p[j] * sc + sh;
+        }
+    }
+}
+
+void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_t c, int64_t hw, const float *gamma,
+                              const float *save_mean, const float *save_invstd, float *dx, float *dgamma,
+                              float *dbeta)
+{
+    double m = (double)n * (double)hw;
+    for (int64_t ch = 0; ch < c; ch++) {
+        float mu = save_mean[ch], r = save_invstd[ch];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw, *g = dy + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++) {
+                sdy += g[j];
+                sdyx += (double)g[j] * ((p[j] - mu) * r);
+            }
+        }
+        if (dgamma)
+            dgamma[ch] += (float)sdyx;
+        if (dbeta)
+            dbeta[ch] += (float)sdy;
+        if (!dx)
+            continue;
+        float k = gamma[ch] * r;
+        float mdy = (float)(sdy / m), mdyx = (float)(sdyx / m);
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * hw, *g = dy + (i * c + ch) * hw;
+            float *q = dx + (i * c + ch) * hw;
+            for (int64_t j = 0; j < hw; j++) {
+                float xhat = (p[j] - mu) * r;
+                q[j] += k * (g[j] - mdy - xhat * mdyx);
+            }
+        }
+    }
+}
