@@ -15,8 +15,11 @@ typedef struct cli_command {
     const char *help;
 } cli_command;
 
+int cmd_info(int argc, char **argv);
+
 /* Commands, one line each (keep alphabetical). */
 static const cli_command commands[] = {
+    {"info", cmd_info, "layers of a model: shapes, parameters, MACs"},
     {NULL, NULL, NULL},
 };
 

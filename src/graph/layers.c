@@ -2,15 +2,17 @@
  * Per-layer facts (nad_layer_info): parameters and multiply-accumulates.
  *
  * Convention for MACs (multiply-accumulates at the batch of the last shape
- * inference), the usual one of NetAdapt-style cost tables:
+ * inference), the usual one of NetAdapt-style cost tables and of
+ * examples/fixtures/manifest.tsv:
  *   Conv        N*M*P*Q * (C/group)*R*S      (output elements x weights per output)
  *   Gemm/MatMul output elements x K          (N*M*K for a 2-D product)
- *   BatchNorm   one per element (inference form y = x*s + t)
- *   everything else (bias adds, activations, pooling, element-wise, reshapes) 0:
- *   they have no weight-activation products, and resource models that care
- *   about them read the shapes instead.
- * Params are the elements of the node's WEIGHT inputs (each distinct tensor
- * once), so a folded BN shows up in its Conv's bias.
+ *   everything else 0: BatchNormalization, bias adds, activations, pooling,
+ *   element-wise ops and reshapes have no weight-activation products; resource
+ *   models that care about them read the shapes instead.
+ * Params are the elements of the node's WEIGHT inputs, each distinct tensor
+ * once, except that a BatchNormalization counts only scale and B: its running
+ * mean and variance are statistics, not trained (PyTorch's convention too).
+ * A folded BN therefore shows up as its Conv's bias.
  */
 #include <string.h>
 
@@ -25,7 +27,8 @@ int nad_graph_layer_count(const nad_graph *g)
 static int64_t node_params(const nad_graph *g, const nad_node *n)
 {
     int64_t p = 0;
-    for (int k = 0; k < n->n_in; k++) {
+    int n_in = n->op == NAD_OP_BATCHNORM && n->n_in > 3 ? 3 : n->n_in;
+    for (int k = 0; k < n_in; k++) {
         int t = n->in[k], dup = 0;
         if (t < 0 || g->tensors[t].kind != NAD_TK_WEIGHT)
             continue;
@@ -55,8 +58,6 @@ static int64_t node_macs(const nad_graph *g, const nad_node *n)
         const nad_tensor *a = &g->tensors[n->in[0]];
         return outs * a->dims[a->ndim - 1];
     }
-    case NAD_OP_BATCHNORM:
-        return outs;
     default:
         return 0;
     }

@@ -1,0 +1,140 @@
+/*
+ * nadapt info MODEL.onnx [--batch N] [--no-fold-bn] [--json]
+ *
+ * Loads a model the way every other command does (fold constants, drop
+ * Dropout/Identity, fold BN unless --no-fold-bn), infers shapes for the batch
+ * and prints one row per layer (index, name, op, input and output shape,
+ * params, MACs) and the totals, as a table or as one JSON object.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nadapt/graph.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: nadapt info MODEL.onnx [--batch N] [--no-fold-bn] [--json]\n\n"
+               "Prints every layer of MODEL.onnx after loading (constants folded, Dropout and\n"
+               "Identity removed, BatchNormalization folded into the preceding Conv/Gemm):\n"
+               "index, name, op, input and output shape, parameters and multiply-accumulates\n"
+               "(Conv and Gemm/MatMul only), then the totals.\n\n"
+               "  --batch N      batch size for shapes and MACs (default 1)\n"
+               "  --no-fold-bn   keep BatchNormalization layers\n"
+               "  --json         one JSON object: {\"model\", \"batch\", \"layers\": [...], \"total\"}\n");
+}
+
+/* Writes s as a JSON string literal (quotes, backslashes, control bytes escaped). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Prints the table or JSON for g; returns 0, or 1 after printing the error. */
+static int print_info(const char *path, const nad_graph *g, int batch, int json)
+{
+    nad_err e = {{0}};
+    nad_layer_info li;
+    int n = nad_graph_layer_count(g), wname = 4, wop = 2, win = 5, wout = 6;
+    long long params = 0, macs = 0;
+    for (int i = 0; i < n; i++) {
+        if (nad_graph_layer_info(g, i, &li, &e))
+            return cli_fail_err("info", &e);
+        int l = (int)strlen(li.name);
+        wname = l > wname ? l : wname;
+        l = (int)strlen(li.op);
+        wop = l > wop ? l : wop;
+        l = (int)strlen(li.in_shape);
+        win = l > win ? l : win;
+        l = (int)strlen(li.out_shape);
+        wout = l > wout ? l : wout;
+        params += li.params;
+        macs += li.macs;
+    }
+    if (json) {
+        printf("{\"model\":");
+        json_str(stdout, path);
+        printf(",\"batch\":%d,\"layers\":[", batch);
+    } else {
+        printf("model %s, batch %d\n", path, batch);
+        printf("%5s  %-*s  %-*s  %-*s  %-*s  %10s  %14s\n", "index", wname, "name", wop, "op", win, "input", wout,
+               "output", "params", "MACs");
+    }
+    for (int i = 0; i < n; i++) {
+        if (nad_graph_layer_info(g, i, &li, &e))
+            return cli_fail_err("info", &e);
+        if (json) {
+            printf("%s{\"index\":%d,\"name\":", i ? "," : "", i);
+            json_str(stdout, li.name);
+            printf(",\"op\":");
+            json_str(stdout, li.op);
+            printf(",\"input\":%s,\"output\":%s,\"params\":%lld,\"macs\":%lld}", li.in_shape, li.out_shape,
+                   (long long)li.params, (long long)li.macs);
+        } else {
+            printf("%5d  %-*s  %-*s  %-*s  %-*s  %10lld  %14lld\n", i, wname, li.name, wop, li.op, win, li.in_shape,
+                   wout, li.out_shape, (long long)li.params, (long long)li.macs);
+        }
+    }
+    if (json)
+        printf("],\"total\":{\"layers\":%d,\"params\":%lld,\"macs\":%lld,\"macs_per_image\":%lld}}\n", n, params,
+               macs, macs / batch);
+    else
+        printf("total: %d layers, %lld params, %lld MACs per batch of %d, %lld MACs per image\n", n, params, macs,
+               batch, macs / batch);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cli_fail("info: could not write the output");
+    return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    long batch = 1;
+    int fold_bn = 1, json = 0, rc;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            usage(stdout);
+            return 0;
+        } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
+            if (missing || cli_parse_int(v, 1, 1 << 20, &batch))
+                return cli_fail("info: --batch needs an integer from 1 to %d", 1 << 20);
+        } else if (strcmp(argv[i], "--no-fold-bn") == 0) {
+            fold_bn = 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_fail("info: unknown option '%s' (see nadapt info --help)", argv[i]);
+        } else if (path) {
+            return cli_fail("info: more than one model given ('%s' and '%s')", path, argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return cli_fail("info: no model given");
+    }
+    nad_err e = {{0}};
+    nad_graph *g = NULL;
+    if (nad_graph_load_onnx(path, fold_bn, &g, &e))
+        return cli_fail_err("info", &e);
+    if (nad_graph_infer_shapes(g, (int)batch, &e)) {
+        nad_err_prefix(&e, NAD_ESHAPE, "%s: ", path);
+        nad_graph_free(g);
+        return cli_fail_err("info", &e);
+    }
+    rc = print_info(path, g, (int)batch, json);
+    nad_graph_free(g);
+    return rc;
+}
