@@ -10,6 +10,8 @@
  * raw, unsimplified graph) keeps them.  The batch dimension of graph inputs
  * and outputs is written as the symbol "N".
  *
+ * Float constants (CONST tensors, generated Clip bounds ...) are written as
+ * Constant nodes so that they read back as constants, not trainable weights.
  * Every piece of the message lives in one arena; weight bytes are not copied
  * on little-endian hosts (raw_data points into the graph's blobs while
  * packing).
@@ -32,6 +34,8 @@ typedef struct writer {
     nad_name_map names; /* every tensor name in use, with generated ones */
     Onnx__TensorProto **inits;
     size_t n_inits, cap_inits;
+    Onnx__NodeProto **consts; /* Constant nodes for float constants */
+    size_t n_consts;
     nad_err *e;
 } writer;
 
@@ -67,9 +71,9 @@ static const char *unique_name(writer *w, const char *base, const char *what)
 /* Appends an initializer whose raw_data is n elements of dtype at data
  * (copied into the arena only on big-endian hosts).  NULL when out of memory. */
 static Onnx__TensorProto *add_init(writer *w, const char *name, nad_dtype dt, int ndim, const int64_t *dims,
-                                   const void *data, size_t n)
+                                   const void *data, size_t n, int as_constant)
 {
-    if (w->n_inits == w->cap_inits)
+    if (w->n_inits + w->n_consts == w->cap_inits)
         return NULL; /* cap_inits is an upper bound computed in advance */
     Onnx__TensorProto *tp = nad_arena_alloc(&w->a, 1, sizeof *tp);
     int64_t *d = nad_arena_alloc(&w->a, (size_t)ndim + 1, sizeof *d);
@@ -97,7 +101,36 @@ static Onnx__TensorProto *add_init(writer *w, const char *name, nad_dtype dt, in
                 b[i * width + k] = ((const uint8_t *)data)[i * width + width - 1 - k];
         tp->raw_data.data = b;
     }
-    w->inits[w->n_inits++] = tp;
+    if (!as_constant) {
+        w->inits[w->n_inits++] = tp;
+        return tp;
+    }
+    /* A float constant goes into a Constant node, as exporters write it, so
+     * that reading the file back gives a CONST tensor again (a float
+     * initializer is read as a trainable WEIGHT). */
+    Onnx__NodeProto *np = nad_arena_alloc(&w->a, 1, sizeof *np);
+    Onnx__AttributeProto *a = nad_arena_alloc(&w->a, 1, sizeof *a);
+    Onnx__AttributeProto **pa = nad_arena_alloc(&w->a, 1, sizeof *pa);
+    char **out = nad_arena_alloc(&w->a, 1, sizeof *out);
+    const char *node_name = unique_name(w, name, "Constant");
+    if (!np || !a || !pa || !out || !node_name)
+        return NULL;
+    onnx__node_proto__init(np);
+    onnx__attribute_proto__init(a);
+    a->name = (char *)"value";
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+    a->t = tp;
+    tp->name = NULL;
+    *pa = a;
+    *out = (char *)name;
+    np->name = (char *)node_name;
+    np->op_type = (char *)"Constant";
+    np->n_output = 1;
+    np->output = out;
+    np->n_attribute = 1;
+    np->attribute = pa;
+    w->consts[w->n_consts++] = np;
     return tp;
 }
 
@@ -111,7 +144,7 @@ static const char *gen_ints(writer *w, const char *node, const char *what, const
         return NULL;
     if (n)
         memcpy(copy, v, (size_t)n * sizeof *copy);
-    return add_init(w, name, NAD_DT_INT64, 1, dims, copy, (size_t)n) ? name : NULL;
+    return add_init(w, name, NAD_DT_INT64, 1, dims, copy, (size_t)n, 0) ? name : NULL;
 }
 
 /* A generated float scalar initializer "<node>_<what>"; returns its name. */
@@ -122,7 +155,7 @@ static const char *gen_float(writer *w, const char *node, const char *what, floa
     if (!name || !copy)
         return NULL;
     *copy = v;
-    return add_init(w, name, NAD_DT_FLOAT, 0, NULL, copy, 1) ? name : NULL;
+    return add_init(w, name, NAD_DT_FLOAT, 0, NULL, copy, 1, 1) ? name : NULL;
 }
 
 /* The attributes and extra inputs of one node being built. */
@@ -494,7 +527,8 @@ static nad_status add_tensor_init(writer *w, int t, char *seen)
     size_t width = ts->dtype == NAD_DT_INT64 ? 8 : 4;
     if (!ts->blob || numel < 0 || ts->blob->bytes < (size_t)numel * width)
         return nad_errf(w->e, NAD_EINVAL, "tensor '%s' has no data of its size", ts->name);
-    if (!add_init(w, ts->name, ts->dtype, ts->ndim, ts->dims, ts->blob->data, (size_t)numel))
+    if (!add_init(w, ts->name, ts->dtype, ts->ndim, ts->dims, ts->blob->data, (size_t)numel,
+                  ts->kind == NAD_TK_CONST && ts->dtype == NAD_DT_FLOAT))
         return oom(w);
     return NAD_OK;
 }
@@ -507,10 +541,11 @@ static nad_status build_and_pack(writer *w, uint8_t **buf, size_t *len)
     char *seen = nad_arena_alloc(&w->a, (size_t)g->n_tensors + 1, 1);
     w->cap_inits = (size_t)g->n_tensors + (size_t)g->n_nodes * MAX_EXTRA_INPUTS;
     w->inits = nad_arena_alloc(&w->a, w->cap_inits + 1, sizeof *w->inits);
+    w->consts = nad_arena_alloc(&w->a, w->cap_inits + 1, sizeof *w->consts);
     Onnx__NodeProto **nodes = nad_arena_alloc(&w->a, (size_t)g->n_nodes + 1, sizeof *nodes);
     Onnx__ValueInfoProto **ins = nad_arena_alloc(&w->a, (size_t)g->n_inputs + 1, sizeof *ins);
     Onnx__ValueInfoProto **outs = nad_arena_alloc(&w->a, (size_t)g->n_outputs + 1, sizeof *outs);
-    if (!seen || !w->inits || !nodes || !ins || !outs ||
+    if (!seen || !w->inits || !w->consts || !nodes || !ins || !outs ||
         nad_name_map_init(&w->names, (size_t)g->n_tensors + (size_t)g->n_nodes * MAX_EXTRA_INPUTS))
         return oom(w);
     for (int t = 0; t < g->n_tensors; t++) {
@@ -550,8 +585,16 @@ static nad_status build_and_pack(writer *w, uint8_t **buf, size_t *len)
     onnx__model_proto__init(&m);
     onnx__operator_set_id_proto__init(&os);
     gp.name = g->name && g->name[0] ? g->name : (char *)"nadapt";
-    gp.n_node = (size_t)g->n_nodes;
-    gp.node = nodes;
+    /* Constant nodes first, then the graph's nodes: still topological. */
+    Onnx__NodeProto **all = nad_arena_alloc(&w->a, w->n_consts + (size_t)g->n_nodes + 1, sizeof *all);
+    if (!all)
+        return oom(w);
+    if (w->n_consts)
+        memcpy(all, w->consts, w->n_consts * sizeof *all);
+    if (g->n_nodes)
+        memcpy(all + w->n_consts, nodes, (size_t)g->n_nodes * sizeof *all);
+    gp.n_node = w->n_consts + (size_t)g->n_nodes;
+    gp.node = all;
     gp.n_initializer = w->n_inits;
     gp.initializer = w->inits;
     gp.n_input = (size_t)g->n_inputs;
