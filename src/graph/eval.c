@@ -121,42 +121,48 @@ static nad_status slice_param(const nad_graph *g, const nad_node *n, int k, int 
     return NAD_OK;
 }
 
+/* nad_slice_params: see passes.h.  In the attribute form a step of 0 means
+ * "not given" (opset < 10 has no steps). */
+nad_status nad_slice_params(const nad_graph *g, const nad_node *n, nad_slice_attr *p, nad_err *e)
+{
+    nad_status rc;
+    int cnt;
+    if (!nad_node_has_input(n, 1)) {
+        *p = n->attr.slice;
+        if (p->n < 0 || p->n > NAD_MAX_DIMS)
+            return nad_node_errf(e, NAD_EINVAL, n, "%d slice entries", p->n);
+        for (int i = 0; i < p->n; i++)
+            p->steps[i] = p->steps[i] ? p->steps[i] : 1;
+        return NAD_OK;
+    }
+    if (!nad_node_has_input(n, 2))
+        return nad_node_errf(e, NAD_EINVAL, n, "the ends input is missing");
+    if ((rc = nad_aux_ints(g, n, 1, p->starts, NAD_MAX_DIMS, &cnt, e)) ||
+        (rc = slice_param(g, n, 2, cnt, 0, p->ends, e)) || (rc = slice_param(g, n, 3, cnt, 0, p->axes, e)) ||
+        (rc = slice_param(g, n, 4, cnt, 1, p->steps, e)))
+        return rc;
+    if (!nad_node_has_input(n, 3))
+        for (int i = 0; i < cnt; i++)
+            p->axes[i] = i;
+    p->n = cnt;
+    return NAD_OK;
+}
+
 /*
  * nad_slice_resolve: see passes.h.  Clamping follows the ONNX Slice spec:
  * negative starts/ends count from the end; for a positive step both clamp to
  * [0, dim], for a negative step start clamps to [0, dim-1] and end to
- * [-1, dim-1]; the extent is ceil((end - start) / step), at least 0.  In the
- * attribute form a step of 0 means "not given" (opset < 10 has no steps).
+ * [-1, dim-1]; the extent is ceil((end - start) / step), at least 0.
  */
 nad_status nad_slice_resolve(const nad_graph *g, const nad_node *n, const int64_t *d, int ndim, int64_t *start,
                              int64_t *step, int64_t *extent, nad_err *e)
 {
-    int64_t st[NAD_MAX_DIMS], en[NAD_MAX_DIMS], ax[NAD_MAX_DIMS], sp[NAD_MAX_DIMS];
-    int cnt;
-    nad_status rc;
-    if (nad_node_has_input(n, 1)) {
-        if ((rc = nad_aux_ints(g, n, 1, st, NAD_MAX_DIMS, &cnt, e)) || (rc = slice_param(g, n, 2, cnt, 0, en, e)) ||
-            (rc = slice_param(g, n, 4, cnt, 1, sp, e)))
-            return rc;
-        if (!nad_node_has_input(n, 2))
-            return nad_node_errf(e, NAD_EINVAL, n, "the ends input is missing");
-        if ((rc = slice_param(g, n, 3, cnt, 0, ax, e)))
-            return rc;
-        if (!nad_node_has_input(n, 3))
-            for (int i = 0; i < cnt; i++)
-                ax[i] = i;
-    } else {
-        const nad_slice_attr *a = &n->attr.slice;
-        cnt = a->n;
-        if (cnt < 0 || cnt > NAD_MAX_DIMS)
-            return nad_node_errf(e, NAD_EINVAL, n, "%d slice entries", cnt);
-        for (int i = 0; i < cnt; i++) {
-            st[i] = a->starts[i];
-            en[i] = a->ends[i];
-            ax[i] = a->axes[i];
-            sp[i] = a->steps[i] ? a->steps[i] : 1;
-        }
-    }
+    nad_slice_attr p;
+    nad_status rc = nad_slice_params(g, n, &p, e);
+    if (rc)
+        return rc;
+    const int64_t *st = p.starts, *en = p.ends, *ax = p.axes, *sp = p.steps;
+    int cnt = p.n;
     int seen[NAD_MAX_DIMS] = {0};
     for (int i = 0; i < ndim; i++) {
         start[i] = 0;

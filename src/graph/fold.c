@@ -139,21 +139,10 @@ static nad_status absorb_node(nad_graph *g, nad_node *n, nad_err *e)
         n->n_in = 1;
         break;
     case NAD_OP_SLICE:
-        if (nad_node_has_input(n, 1)) {
-            /* Resolved per axis against the data, then stored for every axis. */
-            const nad_tensor *x = &g->tensors[n->in[0]];
-            nad_slice_attr *s = &n->attr.slice;
-            int64_t ext[NAD_MAX_DIMS];
-            if ((rc = nad_slice_resolve(g, n, x->dims, x->ndim, s->starts, s->steps, ext, e)))
-                return rc;
-            s->n = x->ndim;
-            for (int a = 0; a < x->ndim; a++) {
-                s->axes[a] = a;
-                s->ends[a] = s->starts[a] + ext[a] * s->steps[a];
-                if (s->ends[a] < 0) /* a negative step running to the front */
-                    s->ends[a] = INT64_MIN;
-            }
-        }
+        /* Kept as given (not resolved), so axes not named still follow the
+         * batch size and channel counts of later shape inferences. */
+        if (nad_node_has_input(n, 1) && (rc = nad_slice_params(g, n, &n->attr.slice, e)))
+            return rc;
         n->n_in = 1;
         break;
     case NAD_OP_DROPOUT:

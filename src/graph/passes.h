@@ -73,6 +73,13 @@ nad_status nad_aux_ints(const nad_graph *g, const nad_node *n, int k, int64_t *v
 nad_status nad_aux_float(const nad_graph *g, const nad_node *n, int k, float *out, nad_err *e);
 
 /*
+ * The parameters of a Slice node as given, whichever form they are in
+ * (attr.slice for opset < 10, constant inputs 1..4 otherwise), with ONNX's
+ * defaults filled in (axes 0..n-1, steps 1).  Errors name the node.
+ */
+nad_status nad_slice_params(const nad_graph *g, const nad_node *n, nad_slice_attr *p, nad_err *e);
+
+/*
  * The parameters of a Slice node, whichever form they are in (attr.slice for
  * opset < 10, constant inputs 1..4 otherwise), resolved against the data dims
  * d[0..ndim): for every axis the first index, the step and the output extent
