@@ -353,7 +353,7 @@ def evaluate(model, xte, yte):
 # ONNX export
 # --------------------------------------------------------------------------
 
-def export(model, name, opset, opts, log):
+def export(model, name, opset, opts, log, check_x=None, check_y=None):
     path = os.path.join(OUT, "%s.op%d.onnx" % (name, opset))
     kw = {}
     if opts.get("preserve_bn"):
@@ -392,10 +392,111 @@ def export(model, name, opset, opts, log):
         assert "BatchNormalization" in ops, "BN was fused away in %s" % path
     if keep:
         assert n_init_inputs > 0
-    log("  %s: %d bytes, ir_version %d, %d nodes, %d graph inputs (%d initializers-as-inputs), ops %s" %
+    err = float("nan")
+    if check_x is not None:
+        got = run_onnx_reference(m, check_x)
+        err = float(np.abs(got - check_y).max())
+        assert got.shape == check_y.shape and err < 1e-3, (path, err)
+    log("  %s: %d bytes, ir_version %d, %d nodes, %d graph inputs (%d initializers-as-inputs), "
+        "max |onnx-ref - torch| %.2e, ops %s" %
         (os.path.basename(path), os.path.getsize(path), m.ir_version,
-         len(m.graph.node), len(m.graph.input), n_init_inputs, ",".join(ops)))
+         len(m.graph.node), len(m.graph.input), n_init_inputs, err, ",".join(ops)))
     return path
+
+
+# --------------------------------------------------------------------------
+# tiny independent ONNX interpreter (torch functional ops) used to check that
+# every exported file reproduces torch's logits
+# --------------------------------------------------------------------------
+
+def run_onnx_reference(model, x):
+    g = model.graph
+    env = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
+    env[g.input[0].name] = torch.from_numpy(x)
+
+    def A(n):
+        return {a.name: helper.get_attribute_value(a) for a in n.attribute}
+
+    for n in g.node:
+        a = A(n)
+        i = [env[k] if k else None for k in n.input]
+        t = n.op_type
+        if t == "Conv":
+            k = a["kernel_shape"]
+            pads = a.get("pads", [0] * 4)
+            assert pads[0] == pads[2] and pads[1] == pads[3]
+            y = F.conv2d(i[0], i[1], i[2] if len(i) > 2 else None,
+                         stride=a.get("strides", [1, 1]), padding=pads[:2],
+                         dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
+            assert list(i[1].shape[2:]) == list(k)
+        elif t == "BatchNormalization":
+            y = F.batch_norm(i[0], i[3], i[4], i[1], i[2], False, 0.0, a.get("epsilon", 1e-5))
+        elif t == "Relu":
+            y = F.relu(i[0])
+        elif t == "LeakyRelu":
+            y = F.leaky_relu(i[0], a.get("alpha", 0.01))
+        elif t == "Sigmoid":
+            y = torch.sigmoid(i[0])
+        elif t == "HardSigmoid":
+            y = torch.clamp(a.get("alpha", 0.2) * i[0] + a.get("beta", 0.5), 0.0, 1.0)
+        elif t == "Clip":
+            lo = i[1] if len(i) > 1 and i[1] is not None else None
+            hi = i[2] if len(i) > 2 and i[2] is not None else None
+            y = torch.clamp(i[0], None if lo is None else float(lo), None if hi is None else float(hi))
+        elif t == "Add":
+            y = i[0] + i[1]
+        elif t == "Mul":
+            y = i[0] * i[1]
+        elif t in ("MaxPool", "AveragePool"):
+            pads = a.get("pads", [0] * 4)
+            assert pads[0] == pads[2] and pads[1] == pads[3] and not a.get("ceil_mode", 0)
+            if t == "MaxPool":
+                y = F.max_pool2d(i[0], a["kernel_shape"], a.get("strides", [1, 1]), pads[:2])
+            else:
+                y = F.avg_pool2d(i[0], a["kernel_shape"], a.get("strides", [1, 1]), pads[:2],
+                                 count_include_pad=bool(a.get("count_include_pad", 0)))
+        elif t == "GlobalAveragePool":
+            y = i[0].mean(dim=(2, 3), keepdim=True)
+        elif t == "Pad":
+            p = [int(v) for v in i[1]]
+            r = len(p) // 2
+            assert a.get("mode", b"constant") == b"constant"
+            tp = []
+            for d in reversed(range(r)):
+                tp += [p[d], p[d + r]]
+            y = F.pad(i[0], tp, value=float(i[2]) if len(i) > 2 and i[2] is not None else 0.0)
+        elif t == "Flatten":
+            ax = a.get("axis", 1)
+            y = i[0].reshape(int(np.prod(i[0].shape[:ax])), -1)
+        elif t == "Gemm":
+            A_ = i[0].t() if a.get("transA", 0) else i[0]
+            B_ = i[1].t() if a.get("transB", 0) else i[1]
+            y = a.get("alpha", 1.0) * (A_ @ B_)
+            if len(i) > 2 and i[2] is not None:
+                y = y + a.get("beta", 1.0) * i[2]
+        elif t == "Reshape":
+            y = i[0].reshape([int(v) for v in i[1]])
+        elif t == "Shape":
+            y = torch.tensor(list(i[0].shape), dtype=torch.int64)
+        elif t == "Gather":
+            y = torch.index_select(i[0], a.get("axis", 0), i[1].reshape(-1)).reshape(
+                list(i[0].shape[:a.get("axis", 0)]) + list(i[1].shape) +
+                list(i[0].shape[a.get("axis", 0) + 1:]))
+        elif t == "Unsqueeze":
+            axes = a["axes"] if "axes" in a else [int(v) for v in i[1]]
+            y = i[0]
+            for ax in sorted(axes):
+                y = y.unsqueeze(ax)
+        elif t == "Concat":
+            y = torch.cat(i, dim=a["axis"])
+        elif t == "Constant":
+            y = torch.from_numpy(numpy_helper.to_array(a["value"]).copy())
+        elif t == "Identity":
+            y = i[0]
+        else:
+            raise NotImplementedError(t)
+        env[n.output[0]] = y
+    return env[g.output[0].name].numpy()
 
 
 # --------------------------------------------------------------------------
@@ -473,6 +574,8 @@ def make_edge_fixtures(log):
         xf = x.reshape(x.shape[0], -1).astype(np.float64)
         y = (0.5 * xf @ B.astype(np.float64).T + 2.0 * C + K).astype(np.float32)
         how = "numpy (float64, rounded to float32)"
+    y_ref = run_onnx_reference(m, x)
+    assert np.abs(y_ref - y).max() < 1e-5
     x.astype("<f4").tofile(os.path.join(OUT, "tiny_gemm.in.f32"))
     y.astype("<f4").tofile(os.path.join(OUT, "tiny_gemm.out.f32"))
     log("  tiny_gemm expected output (%s), input shape %s, output %s" %
@@ -541,8 +644,10 @@ def main():
             (c1 / 1e4, c5 / 1e4, time.time() - t0))
         logits[:64].numpy().astype("<f4").tofile(
             os.path.join(OUT, "%s.logits64.f32" % name))
+        x64 = xte[:64].numpy()
+        y64 = logits[:64].numpy()
         for opset in (11, 13):
-            export(model, name, opset, opts, log)
+            export(model, name, opset, opts, log, x64, y64)
         rows[name] = "\t".join(str(v) for v in [
             name, params, macs, "%.4f" % (c1 / 1e4), "%.4f" % (c5 / 1e4), c1,
             EPOCHS, BATCH, lr, MOMENTUM, WEIGHT_DECAY, SCHEDULE, SEED,
