@@ -102,6 +102,8 @@ typedef struct planner {
     int *uses;       /* per tensor: how many node inputs read it             */
     int *consumer;   /* per tensor: the last node reading it (for fusion)     */
     char *absorbed;  /* per node: fused into an earlier step                  */
+    char *out_bound; /* per tensor: its buffer becomes (part of) a graph output's,
+                        so it gets a fresh slot of exactly its own size        */
     /* slots */
     int n_slots, cap_slots;
     size_t *slot_size;   /* floats                                           */
@@ -573,7 +575,14 @@ static nad_status assign_buffers(planner *pl, nad_err *e)
         int out = st->out, in0 = n->in[0];
         size_t size = (size_t)nad_tensor_numel(&g->tensors[out]);
         int pinned = is_graph_output(g, out);
-        if (st->kernel == NAD_K_ALIAS) {
+        if (pl->out_bound[out] && st->kernel != NAD_K_ALIAS) {
+            /* A fresh slot: the caller reads the output densely, so its slot
+             * must not have held a tensor of another size (see img_stride). */
+            int s = slot_get(pl, size, 0);
+            if (s < 0)
+                return nad_errf(e, NAD_ENOMEM, "out of memory planning buffers");
+            slot_bind(pl, out, s, pinned);
+        } else if (st->kernel == NAD_K_ALIAS) {
             slot_bind(pl, out, p->buf_of[in0], pinned);
         } else {
             int in_slot = is_act_tensor(&g->tensors[in0]) ? p->buf_of[in0] : -1;
@@ -628,11 +637,13 @@ nad_status nad_plan_create_ex(nad_graph *g, int max_batch, unsigned flags, nad_p
     p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
     p->act = calloc((size_t)g->n_tensors + 1, sizeof *p->act);
     p->buf_of = malloc(((size_t)g->n_tensors + 1) * sizeof *p->buf_of);
+    p->img_stride = calloc((size_t)g->n_tensors + 1, sizeof *p->img_stride);
     pl.p = p;
     pl.uses = calloc((size_t)g->n_tensors + 1, sizeof *pl.uses);
     pl.consumer = malloc(((size_t)g->n_tensors + 1) * sizeof *pl.consumer);
     pl.absorbed = calloc((size_t)g->n_nodes + 1, 1);
-    if (!p->steps || !p->act || !p->buf_of || !pl.uses || !pl.consumer || !pl.absorbed) {
+    pl.out_bound = calloc((size_t)g->n_tensors + 1, 1);
+    if (!p->steps || !p->act || !p->buf_of || !p->img_stride || !pl.uses || !pl.consumer || !pl.absorbed || !pl.out_bound) {
         rc = nad_errf(e, NAD_ENOMEM, "out of memory creating a plan");
         goto fail;
     }
@@ -673,6 +684,15 @@ nad_status nad_plan_create_ex(nad_graph *g, int max_batch, unsigned flags, nad_p
         goto fail;
     }
 
+    /* Tensors whose buffer the graph output shares (through aliases). */
+    for (int k = 0; k < g->n_outputs; k++)
+        pl.out_bound[g->outputs[k]] = 1;
+    for (int s = p->n_steps - 1; s >= 0; s--) {
+        const nad_node *n = &g->nodes[p->steps[s].node];
+        if (p->steps[s].kernel == NAD_K_ALIAS && pl.out_bound[p->steps[s].out])
+            pl.out_bound[n->in[0]] = 1;
+    }
+
     /* Pass 2: slots.  Pass 3: the arena. */
     rc = assign_buffers(&pl, e);
     if (rc)
@@ -697,9 +717,16 @@ nad_status nad_plan_create_ex(nad_graph *g, int max_batch, unsigned flags, nad_p
         goto fail;
     }
     memset(p->arena, 0, (total ? total : SLOT_ALIGN) * sizeof(float));
-    for (int t = 0; t < g->n_tensors; t++)
-        if (p->buf_of[t] >= 0)
-            p->act[t] = p->arena + offset[p->buf_of[t]];
+    for (int t = 0; t < g->n_tensors; t++) {
+        int s = p->buf_of[t];
+        if (s < 0)
+            continue;
+        p->act[t] = p->arena + offset[s];
+        /* Slice layout: each image owns slot_size / max_batch floats of the
+         * slot (every tensor of a batch_split plan is batch-first). */
+        p->img_stride[t] = p->batch_split ? (int64_t)(pl.slot_size[s] / (size_t)max_batch)
+                                          : nad_plan_per_image(p, t);
+    }
     free(offset);
     *out = p;
     p = NULL;
@@ -708,6 +735,7 @@ fail:
     free(pl.uses);
     free(pl.consumer);
     free(pl.absorbed);
+    free(pl.out_bound);
     free(pl.slot_size);
     free(pl.slot_live);
     free(pl.slot_pinned);
@@ -753,6 +781,7 @@ void nad_plan_destroy(nad_plan *p)
     free(p->steps);
     free(p->act);
     free(p->buf_of);
+    free(p->img_stride);
     free(p->arena);
     free(p->ws);
     free(p);

@@ -108,7 +108,20 @@ struct nad_plan {
     int output;           /* tensor index of the (first) graph output         */
     int batch_split;      /* 1 when every step works image by image (see top) */
     int last_n;           /* images of the last successful run, 0 if none     */
+    int64_t *img_stride;  /* per tensor index: floats from one image's data to the
+                             next for batch_split slicing (see below)          */
 };
+
+/*
+ * Where image b of activation tensor t lives.  Tensors that share an arena
+ * slot with a tensor of a different size (inference plans reuse buffers) are
+ * laid out per batch slice so that threads working on different slices never
+ * touch each other's part of a slot: the slice starting at image b0 begins at
+ * nad_plan_data(p, t) + b0 * img_stride[t], and inside it images follow each
+ * other every nad_plan_per_image(p, t) floats.  For the graph input and output
+ * and for every tensor of a NAD_PLAN_KEEP_ACTIVATIONS plan, img_stride[t] equals
+ * nad_plan_per_image(p, t), i.e. the plain dense layout.
+ */
 
 /*
  * Plans g for up to max_batch images with NAD_PLAN_* flags (0 = what

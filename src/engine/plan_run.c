@@ -46,7 +46,7 @@ static int batch_first(const nad_plan *p, int t)
 static float *slice_data(const nad_plan *p, int t, int b0)
 {
     float *base = nad_plan_data(p, t);
-    return batch_first(p, t) ? base + (size_t)b0 * (size_t)nad_plan_per_image(p, t) : base;
+    return batch_first(p, t) ? base + (size_t)b0 * (size_t)p->img_stride[t] : base;
 }
 
 /* Tensor t's dims for a slice of cnt images; returns the rank. */
