@@ -50,6 +50,8 @@ demo)
     build/nadapt info "$model"
     echo "== nadapt eval $model on Fashion-MNIST test set"
     build/nadapt eval "$model" --data "$FMNIST" --mean 0.2860 --std 0.3530 --batch 64 --threads 2
+    echo "== nadapt estimate $model on the Eyeriss v1 model (energy in units of one 16-bit MAC)"
+    build/nadapt estimate "$model" --target models/eyeriss.yaml
     ;;
 build)
     # shellcheck disable=SC2086
