@@ -730,6 +730,56 @@ static void wiring_errors(void **state)
     nad_graph_free(g);
 }
 
+/* Small constant expressions are evaluated during inference: negative-step
+ * Slice, negative Gather index, Transpose and Cast, compared with values
+ * worked out by hand from the ONNX definitions. */
+static void constant_values_evaluated(void **state)
+{
+    (void)state;
+    nad_graph *g = nad_graph_new();
+    int v = const_i64(g, "v", 6, D(6, 0, 1, 2, 3, 4, 5));
+    int st = const_i64(g, "st", 1, D(1, -1)), en = const_i64(g, "en", 1, D(1, INT64_MIN));
+    int ax = const_i64(g, "ax", 1, D(1, 0)), sp = const_i64(g, "sp", 1, D(1, -2));
+    int sin[5] = {v, st, en, ax, sp};
+    int rev = node(g, "rev", NAD_OP_SLICE, NULL, 5, sin);
+    int neg = const_i64(g, "neg", 1, D(1, -2));
+    nad_attr a = axis_attr(0);
+    int ga = node2(g, "gather", NAD_OP_GATHER, &a, rev, neg);
+    int t23 = nad_graph_add_tensor(g, "t23", NAD_DT_INT64, NAD_TK_CONST, 2, D(2, 2, 3));
+    assert_int_equal(nad_tensor_alloc(&g->tensors[t23], NULL), NAD_OK);
+    for (int i = 0; i < 6; i++)
+        nad_tensor_i64(&g->tensors[t23])[i] = 10 * i;
+    a = ints_attr(0, NULL);
+    int tr = node1(g, "tr", NAD_OP_TRANSPOSE, &a, t23);
+    int f = nad_graph_add_tensor(g, "f", NAD_DT_FLOAT, NAD_TK_CONST, 1, D(1, 3));
+    assert_int_equal(nad_tensor_alloc(&g->tensors[f], NULL), NAD_OK);
+    float fv[3] = {-2.7f, 0.5f, 3.9f};
+    memcpy(nad_tensor_f32(&g->tensors[f]), fv, sizeof fv);
+    a = axis_attr(NAD_DT_INT64);
+    int ci = node1(g, "cast", NAD_OP_CAST, &a, f);
+    int outs[] = {rev, ga, tr, ci};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        mark_output(g, outs[i]);
+    infer_ok(g, 1);
+    assert_dims(g, rev, 1, D(1, 3));
+    const int64_t *r = nad_tensor_i64(&g->tensors[rev]);
+    assert_int_equal(r[0], 5);
+    assert_int_equal(r[1], 3);
+    assert_int_equal(r[2], 1);
+    assert_dims(g, ga, 1, D(1, 1));
+    assert_int_equal(nad_tensor_i64(&g->tensors[ga])[0], 3);
+    assert_dims(g, tr, 2, D(2, 3, 2));
+    const int64_t *t = nad_tensor_i64(&g->tensors[tr]);
+    int64_t want[6] = {0, 30, 10, 40, 20, 50};
+    assert_memory_equal(t, want, sizeof want);
+    assert_int_equal(g->tensors[ci].dtype, NAD_DT_INT64);
+    const int64_t *c = nad_tensor_i64(&g->tensors[ci]);
+    assert_int_equal(c[0], -2);
+    assert_int_equal(c[1], 0);
+    assert_int_equal(c[2], 3);
+    nad_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +799,7 @@ int main(void)
         cmocka_unit_test(shape_chain_evaluated),
         cmocka_unit_test(unsupported_shape_arithmetic),
         cmocka_unit_test(wiring_errors),
+        cmocka_unit_test(constant_values_evaluated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

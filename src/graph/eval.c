@@ -184,7 +184,9 @@ nad_status nad_slice_resolve(const nad_graph *g, const nad_node *n, const int64_
         int64_t lo = 0, hi_s = sp[i] > 0 ? dim : dim - 1, lo_t = sp[i] > 0 ? 0 : -1, hi_t = sp[i] > 0 ? dim : dim - 1;
         s = s < lo ? lo : s > hi_s ? hi_s : s;
         t = t < lo_t ? lo_t : t > hi_t ? hi_t : t;
-        int64_t len = sp[i] > 0 ? (t - s + sp[i] - 1) / sp[i] : (s - t + (-sp[i]) - 1) / (-sp[i]);
+        /* ceil(span / |step|) written so a huge step cannot overflow */
+        int64_t span = sp[i] > 0 ? t - s : s - t;
+        int64_t len = span > 0 ? 1 + (span - 1) / (sp[i] > 0 ? sp[i] : -sp[i]) : 0;
         start[a] = s;
         step[a] = sp[i];
         extent[a] = len > 0 ? len : 0;
