@@ -38,7 +38,7 @@ static const char *const level_keys[] = {"name",         "kind",         "holds"
                                          "capacity",     "word_bits",    "block_words",     "read_energy",
                                          "write_energy", "bandwidth",    "read_bandwidth",  "write_bandwidth",
                                          "compression",  NULL};
-static const char *const noc_keys[] = {"energy", "multicast", "psum_forwarding", NULL};
+static const char *const noc_keys[] = {"energy", "multicast", "psum_forwarding", "diagonal_multicast", NULL};
 static const char *const sparsity_keys[] = {"zero_gating", "zero_skipping", "gate_on", "rlc", NULL};
 static const char *const rlc_keys[] = {"run_bits", "pairs_per_word", "word_bits", NULL};
 static const char *const pim_keys[] = {"rows",           "cols",        "cell_bits",        "dac_bits",
@@ -436,6 +436,8 @@ static nad_status parse_noc(nad_yaml *y, yaml_node_t *root, nad_arch *a, nad_err
         rc = nad_yaml_bool(y, n, "noc", "multicast", 0, &a->noc.multicast, NULL, e);
     if (!rc)
         rc = nad_yaml_bool(y, n, "noc", "psum_forwarding", 0, &a->noc.psum_forwarding, NULL, e);
+    if (!rc) /* added by the cost model's author (see arch.h) */
+        rc = nad_yaml_bool(y, n, "noc", "diagonal_multicast", 0, &a->noc.diagonal_multicast, NULL, e);
     return rc;
 }
 

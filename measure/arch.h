@@ -30,7 +30,8 @@
  *
  * Stability: part 2 (mapper/cost) builds on this header.  Fields are only ever
  * added, never renamed.  Fields added by part 2 are noted here:
- *   (none yet)
+ *   nad_noc.diagonal_multicast (YAML noc.diagonal_multicast, default false):
+ *   the cost model's input-reuse rule for row-stationary arrays (cost.c).
  */
 #ifndef NAD_MEASURE_ARCH_H
 #define NAD_MEASURE_ARCH_H
@@ -124,6 +125,12 @@ typedef struct nad_noc {
     double energy[NAD_DS_COUNT]; /* per value per array hop ("inter-PE" = 2 in Eyeriss units) */
     int multicast;               /* 1: one buffer read can feed many PEs            */
     int psum_forwarding;         /* 1: PEs pass psums to neighbours (RS, WS systolic) */
+    /* 1: one input row read from the buffer reaches every PE that needs it,
+     * including PEs on a diagonal whose output row and filter row differ but
+     * sum to the same input row (Eyeriss's ID-matched multicast, JSSC 2017
+     * Sec. V-B).  0: only PEs differing in dims irrelevant to inputs share a
+     * read (Timeloop's accounting). */
+    int diagonal_multicast;
 } nad_noc;
 
 /* Sparsity handling (Eyeriss: zero gating of MACs, RLC of DRAM activations). */

@@ -70,6 +70,15 @@ static double fills_per_instance(const nad_problem *p, const nad_mapping *m, int
     return (double)nad_problem_footprint(p, (nad_dataspace)ds, tile);
 }
 
+/* Input rows a window of `out` outputs and `taps` filter taps touches (as
+ * nad_problem_footprint counts them). */
+static int64_t window_rows(int64_t out, int64_t taps, int stride, int dil)
+{
+    int64_t span = (out - 1) * stride + (taps - 1) * dil + 1;
+    int64_t dense = out * taps;
+    return span < dense ? span : dense;
+}
+
 /* Energy totals, static energy and the winning cycle bound from the access
  * counts already in c (shared by every target kind). */
 static void finish(const nad_arch *a, nad_cost *c)
@@ -189,6 +198,26 @@ int nad_cost_spatial(const nad_arch *a, const nad_problem *p, const nad_mapping 
         if (!nad_arch_level_fits(a, k, vals))
             fits = 0;
     }
+    /* Diagonal multicast (Eyeriss): PEs whose output row and filter row sum
+     * to the same input row share one buffer read, so the array reads the
+     * union of its input windows rather than their sum, per (P,R) and (Q,S)
+     * pair unrolled on the array.  ipe is the innermost per-PE tile. */
+    double diag = 1;
+    if (a->noc.diagonal_multicast && fpl < L) {
+        const int pairs[2][2] = {{NAD_DIM_P, NAD_DIM_R}, {NAD_DIM_Q, NAD_DIM_S}};
+        const int str[2] = {p->stride_h, p->stride_w}, dil[2] = {p->dil_h, p->dil_w};
+        for (int i = 0; i < 2; i++) {
+            int po = pairs[i][0], pt = pairs[i][1];
+            int64_t so = m->sx[po] * m->sy[po], st = m->sx[pt] * m->sy[pt];
+            if (so <= 1 || st <= 1)
+                continue;
+            int64_t to = tile[fpl][po], tt = tile[fpl][pt];
+            double sum = (double)(so * st) * (double)window_rows(to, tt, str[i], dil[i]);
+            double uni = (double)window_rows(so * to, st * tt, str[i], dil[i]);
+            if (uni > 0 && sum > uni)
+                diag *= sum / uni;
+        }
+    }
     const double distinct_out_shared = (double)nad_problem_footprint(p, NAD_DS_OUTPUTS, pad);
     const double distinct_out_pe = (double)nad_problem_footprint(p, NAD_DS_OUTPUTS, temporal);
 
@@ -216,7 +245,8 @@ int nad_cost_spatial(const nad_arch *a, const nad_problem *p, const nad_mapping 
                     if (cross)
                         c->noc[ds] += back + fills;
                 } else {
-                    c->reads[parent][ds] += fills / mcx;
+                    double share = ds == NAD_DS_INPUTS && cross ? diag : 1.0;
+                    c->reads[parent][ds] += fills / (mcx * share);
                     c->writes[k][ds] += fills;
                     if (cross)
                         c->noc[ds] += fills;

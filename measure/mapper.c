@@ -11,6 +11,7 @@
 
 #define MAX_SPATIAL_ENUM 4096
 #define DEFAULT_SPATIAL_KEEP 6
+#define KICKS 24
 #define NONE (-1)
 
 /* One spatial unrolling: factors per dim on X (cols) and Y (rows) and the
@@ -26,6 +27,14 @@ typedef struct cand_list {
     int n, cap;
 } cand_list;
 
+/* The most balanced split of n over an axis of `room` PEs: n itself when it
+ * fits, else ceil(n / ceil(n / room)) (Eyeriss's strip mining of rows). */
+static int64_t balanced(int64_t n, int64_t room)
+{
+    int64_t parts = (n + room - 1) / room;
+    return (n + parts - 1) / parts;
+}
+
 /* Factor options for a dim of size n on an axis with room for `room` PEs:
  * the divisors of n that fit, plus the most balanced ceil split (padding) so
  * that dims like 55 or 13 still fill the axis.  Returns the count. */
@@ -37,8 +46,7 @@ static int axis_options(int64_t n, int64_t room, int64_t *opt, int max)
     for (int64_t f = 1; f <= room && f <= n && k < max; f++)
         if (n % f == 0)
             opt[k++] = f;
-    int64_t parts = (n + room - 1) / room;
-    int64_t bal = (n + parts - 1) / parts;
+    int64_t bal = balanced(n, room);
     int dup = 0;
     for (int i = 0; i < k; i++)
         dup |= opt[i] == bal;
@@ -72,20 +80,29 @@ static void add_cand(cand_list *cl, const nad_problem *p, const int64_t sx[NAD_D
 }
 
 /* Enumerates axis assignments Y = [y1, y2], X = [x1, x2] (NONE allowed for
- * the second dims; a dim never goes on both axes). */
-static void enum_template(cand_list *cl, const nad_problem *p, int rows, int cols, int y1, int y2, int x1, int x2)
+ * the second dims; a dim never goes on both axes).  With `whole` set, the
+ * first dims take only their balanced split: the row-stationary dataflow
+ * always spreads a whole filter dim over PE rows and output rows over
+ * columns (Chen et al., ISCA 2016 Sec. IV-B), which is what sets Eyeriss's
+ * measured PE utilisation. */
+static void enum_template(cand_list *cl, const nad_problem *p, int rows, int cols, int y1, int y2, int x1, int x2,
+                          int whole)
 {
     int64_t o1[64], o2[64], o3[64], o4[64];
-    int n1 = axis_options(p->dim[y1], rows, o1, 64);
+    int n1 = whole ? 1 : axis_options(p->dim[y1], rows, o1, 64);
+    if (whole)
+        o1[0] = balanced(p->dim[y1], rows);
     for (int a = 0; a < n1; a++) {
         int64_t rem_y = rows / o1[a];
         int n2 = y2 == NONE ? 1 : axis_options(p->dim[y2], rem_y, o2, 64);
         if (y2 == NONE)
             o2[0] = 1;
         for (int b = 0; b < n2; b++) {
-            int n3 = x1 == NONE ? 1 : axis_options(p->dim[x1], cols, o3, 64);
+            int n3 = x1 == NONE || whole ? 1 : axis_options(p->dim[x1], cols, o3, 64);
             if (x1 == NONE)
                 o3[0] = 1;
+            else if (whole)
+                o3[0] = balanced(p->dim[x1], cols);
             for (int c = 0; c < n3; c++) {
                 int64_t rem_x = cols / o3[c];
                 int n4 = x2 == NONE ? 1 : axis_options(p->dim[x2], rem_x, o4, 64);
@@ -125,28 +142,28 @@ static void enum_spatial(cand_list *cl, const nad_arch *a, const nad_problem *p)
             for (int j = 0; j < 4; j++)
                 for (int k = 0; k < 3; k++)
                     if (y2s[j] == NONE || y2s[j] != x2s[k])
-                        enum_template(cl, p, rows, cols, pairs[i][0], y2s[j], pairs[i][1], x2s[k]);
+                        enum_template(cl, p, rows, cols, pairs[i][0], y2s[j], pairs[i][1], x2s[k], 1);
         break;
     }
     case NAD_DF_WEIGHT_STATIONARY: {
         const int y2s[3] = {NONE, R, S}, x2s[2] = {NONE, N};
         for (int j = 0; j < 3; j++)
             for (int k = 0; k < 2; k++)
-                enum_template(cl, p, rows, cols, C, y2s[j], M, x2s[k]);
+                enum_template(cl, p, rows, cols, C, y2s[j], M, x2s[k], 0);
         break;
     }
     case NAD_DF_OUTPUT_STATIONARY:
-        enum_template(cl, p, rows, cols, P, NONE, Q, NONE);
-        enum_template(cl, p, rows, cols, P, NONE, Q, M);
-        enum_template(cl, p, rows, cols, M, NONE, P, NONE);
-        enum_template(cl, p, rows, cols, M, NONE, Q, NONE);
-        enum_template(cl, p, rows, cols, M, NONE, Q, N);
+        enum_template(cl, p, rows, cols, P, NONE, Q, NONE, 0);
+        enum_template(cl, p, rows, cols, P, NONE, Q, M, 0);
+        enum_template(cl, p, rows, cols, M, NONE, P, NONE, 0);
+        enum_template(cl, p, rows, cols, M, NONE, Q, NONE, 0);
+        enum_template(cl, p, rows, cols, M, NONE, Q, N, 0);
         break;
     case NAD_DF_INPUT_STATIONARY:
     default:
-        enum_template(cl, p, rows, cols, C, NONE, P, NONE);
-        enum_template(cl, p, rows, cols, C, NONE, Q, NONE);
-        enum_template(cl, p, rows, cols, C, NONE, Q, N);
+        enum_template(cl, p, rows, cols, C, NONE, P, NONE, 0);
+        enum_template(cl, p, rows, cols, C, NONE, Q, NONE, 0);
+        enum_template(cl, p, rows, cols, C, NONE, Q, N, 0);
         break;
     }
 }
@@ -243,13 +260,23 @@ static void climb(const nad_arch *a, const nad_problem *p, nad_objective obj, na
                     for (int to = 0; to < L; to++) {
                         if (to == from)
                             continue;
-                        nad_mapping t = *m;
-                        t.factor[from][d] /= pr;
-                        t.factor[to][d] *= pr;
-                        if (try_cost(a, p, &t, &trial) && better(&trial, &best_c, obj)) {
-                            best_m = t;
-                            best_c = trial;
-                            improved = 1;
+                        /* The plain move, then the move with the dim made
+                         * innermost at its destination (a factor moved in
+                         * often pays only once its loop gives reuse). */
+                        for (int reorder = 0; reorder < 2; reorder++) {
+                            nad_mapping t = *m;
+                            t.factor[from][d] /= pr;
+                            t.factor[to][d] *= pr;
+                            if (reorder) {
+                                make_innermost(&t, to, d);
+                                if (!memcmp(t.order[to], m->order[to], sizeof t.order[to]))
+                                    continue;
+                            }
+                            if (try_cost(a, p, &t, &trial) && better(&trial, &best_c, obj)) {
+                                best_m = t;
+                                best_c = trial;
+                                improved = 1;
+                            }
                         }
                     }
                 }
@@ -272,6 +299,50 @@ static void climb(const nad_arch *a, const nad_problem *p, nad_objective obj, na
             return;
         *m = best_m;
         *c = best_c;
+    }
+}
+
+/* Deterministic 64-bit LCG (Knuth's MMIX constants): the kicks below must
+ * give the same mapping on every run and platform. */
+static uint64_t lcg_next(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *state >> 33;
+}
+
+/*
+ * Iterated local search (Lourenco et al., "Iterated Local Search", 2003):
+ * from the local optimum m, apply `kicks` rounds of three random prime moves
+ * and a random reorder, climb again, and keep the result when it is better.
+ * Escapes basins where two moves are needed together (e.g. shrinking a
+ * window before the filter taps fit).
+ */
+static void iterate(const nad_arch *a, const nad_problem *p, nad_objective obj, nad_mapping *m, nad_cost *c,
+                    int kicks, uint64_t seed)
+{
+    const int L = m->n_levels;
+    uint64_t st = seed;
+    for (int it = 0; it < kicks; it++) {
+        nad_mapping t = *m;
+        for (int j = 0; j < 3; j++) {
+            int from = (int)(lcg_next(&st) % (uint64_t)L), d = (int)(lcg_next(&st) % NAD_DIM_COUNT);
+            int to = (int)(lcg_next(&st) % (uint64_t)L);
+            if (t.factor[from][d] <= 1 || to == from)
+                continue;
+            int64_t pr = smallest_prime(t.factor[from][d]);
+            t.factor[from][d] /= pr;
+            t.factor[to][d] *= pr;
+            if (lcg_next(&st) & 1)
+                make_innermost(&t, to, d);
+        }
+        nad_cost tc;
+        if (!try_cost(a, p, &t, &tc))
+            continue;
+        climb(a, p, obj, &t, &tc);
+        if (better(&tc, c, obj)) {
+            *m = t;
+            *c = tc;
+        }
     }
 }
 
@@ -357,7 +428,31 @@ nad_status nad_mapper_search(const nad_arch *a, const nad_problem *p, const nad_
         nad_cost c;
         if (!nad_cost_spatial(a, p, &m, &c))
             continue; /* even the spatial tile overflows a shared level */
+        /* Second start: the filter taps left over by the array at the
+         * innermost level holding weights (the 1-D convolution primitive of
+         * a row-stationary PE, Chen et al. ISCA 2016 Sec. IV-A), a basin the
+         * one-factor moves cannot reach from the first start when the window
+         * must shrink first. */
+        nad_mapping m2 = m;
+        int wl = nad_arch_innermost_level(a, NAD_DS_WEIGHTS);
+        int seeded = 0;
+        if (wl > 0)
+            for (int d = NAD_DIM_R; d <= NAD_DIM_S; d++)
+                if (m2.factor[0][d] > 1) {
+                    m2.factor[wl][d] = m2.factor[0][d];
+                    m2.factor[0][d] = 1;
+                    seeded = 1;
+                }
         climb(a, p, obj, &m, &c);
+        nad_cost c2;
+        if (seeded && nad_cost_spatial(a, p, &m2, &c2)) {
+            climb(a, p, obj, &m2, &c2);
+            if (better(&c2, &c, obj)) {
+                m = m2;
+                c = c2;
+            }
+        }
+        iterate(a, p, obj, &m, &c, KICKS, 0x9e3779b97f4a7c15ULL + (uint64_t)s);
         CONSIDER(m, c);
     }
 #undef CONSIDER

@@ -1,0 +1,26 @@
+/*
+ * nadapt — estimator entry points for code inside the library and its tests
+ * that already holds a workload (internal; the public API is
+ * include/nadapt/estimate.h).
+ */
+#ifndef NAD_MEASURE_ESTIMATE_INTERNAL_H
+#define NAD_MEASURE_ESTIMATE_INTERNAL_H
+
+#include "arch.h"
+#include "nadapt/estimate.h"
+#include "workload.h"
+
+/*
+ * Estimates every layer of w (caching by shape in est) into a new result
+ * (free with nad_estimate_free).  Layers are costed in order; a layer whose
+ * shape is dominated by a cached one (same window, every dim no larger) is
+ * bounded by that layer's mapping, so removing filters or channels never
+ * raises its energy, accesses or cycles.  Returns NAD_ENOMEM, or the mapper's
+ * status naming the layer when no mapping fits.
+ */
+nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w, nad_estimate **out, nad_err *e);
+
+/* The target the estimator was created for (owned by est). */
+const nad_arch *nad_estimator_arch(const nad_estimator *est);
+
+#endif /* NAD_MEASURE_ESTIMATE_INTERNAL_H */
