@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "nadapt/graph.h"
 
+/* The --help text. */
 static void usage(FILE *f)
 {
     fprintf(f, "usage: nadapt info MODEL.onnx [--batch N] [--no-fold-bn] [--json]\n\n"
@@ -95,6 +96,7 @@ static int print_info(const char *path, const nad_graph *g, int batch, int json)
     return 0;
 }
 
+/* Entry point of `nadapt info`: parses options, loads, prints; returns the exit status. */
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;

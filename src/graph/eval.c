@@ -13,6 +13,7 @@
 #include "graph/graph.h"
 #include "graph/passes.h"
 
+/* Bytes per element of the two computed dtypes. */
 static size_t elem_size(nad_dtype dt)
 {
     return dt == NAD_DT_INT64 ? sizeof(int64_t) : sizeof(float);
@@ -37,6 +38,8 @@ static void unflatten(int64_t f, const int64_t *d, int r, int64_t *idx)
     }
 }
 
+/* nad_op_can_eval: see passes.h.  Pure data movement and arithmetic only:
+ * these are the ops exporters use for shape vectors and folded constants. */
 int nad_op_can_eval(nad_op op)
 {
     switch (op) {
@@ -62,6 +65,7 @@ int nad_op_can_eval(nad_op op)
     }
 }
 
+/* nad_aux_ints: see passes.h. */
 nad_status nad_aux_ints(const nad_graph *g, const nad_node *n, int k, int64_t *v, int max, int *count,
                         nad_err *e)
 {
@@ -82,6 +86,7 @@ nad_status nad_aux_ints(const nad_graph *g, const nad_node *n, int k, int64_t *v
     return NAD_OK;
 }
 
+/* nad_aux_float: see passes.h. */
 nad_status nad_aux_float(const nad_graph *g, const nad_node *n, int k, float *out, nad_err *e)
 {
     if (!nad_node_has_input(n, k))

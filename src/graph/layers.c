@@ -18,6 +18,7 @@
 
 #include "graph/graph.h"
 
+/* nad_graph_layer_count: see nadapt/graph.h; every node is a layer. */
 int nad_graph_layer_count(const nad_graph *g)
 {
     return g ? g->n_nodes : 0;

@@ -31,6 +31,7 @@ static int use_count(const nad_graph *g, int t)
     return c;
 }
 
+/* True when tensor t is listed as a graph output. */
 static int is_graph_output(const nad_graph *g, int t)
 {
     for (int i = 0; i < g->n_outputs; i++)
@@ -39,6 +40,7 @@ static int is_graph_output(const nad_graph *g, int t)
     return 0;
 }
 
+/* True when tensor t is listed as a graph input. */
 static int is_graph_input(const nad_graph *g, int t)
 {
     for (int i = 0; i < g->n_inputs; i++)
