@@ -416,10 +416,14 @@ void nad_cost_nomac(const nad_arch *a, const nad_layer_shape *l, double out_dens
     double outv = (double)nad_layer_output_count(l);
     double pes = a->kind == NAD_TARGET_SPATIAL ? (double)nad_arch_pe_count(a) : 1.0;
     c->energy_mac = ops * a->mac_energy;
-    if (a->kind == NAD_TARGET_CPU && a->roofline.peak_flops > 0)
-        c->compute_cycles = ops / a->roofline.peak_flops * a->clock_hz;
-    else
+    if (a->kind == NAD_TARGET_CPU && a->roofline.peak_flops > 0) {
+        double t = ops / a->roofline.peak_flops;
+        c->compute_cycles = t * a->clock_hz;
+        c->energy_pim = a->energy_unit == NAD_EU_PJ ? t * a->roofline.power_w * 1e12 : 0;
+    }
+    else {
         c->compute_cycles = ceil(ops / pes);
+    }
     snprintf(c->bound_name, sizeof c->bound_name, "compute");
     if (a->n_levels > 0) {
         nad_problem p;

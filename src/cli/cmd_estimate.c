@@ -8,6 +8,7 @@
  * and by data type, cycles, PE utilisation, the bound that sets the cycles,
  * the mapping found) and the totals, or the same numbers as one JSON object.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,23 @@ static void usage(FILE *f)
                "  --objective OBJ     what the mapper minimises: energy (default), latency, edp\n"
                "  --json              one JSON object {\"target\", \"energy_unit\", \"levels\", \"layers\": [...],\n"
                "                      \"total\": {\"energy\", \"energy_unit\", \"cycles\", \"macs\", ...}}\n");
+}
+
+/* Prints "nadapt estimate: <message>" on stderr; returns exit status 1. */
+static int fail(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nadapt estimate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
 }
 
 /* 1 when path ends with suffix (case-sensitive). */
@@ -151,28 +169,27 @@ int cmd_estimate(int argc, char **argv)
             return 0;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing)) || missing) {
             if (missing)
-                return cli_fail("estimate: --target needs a file");
+                return fail("--target needs a file");
             target = v;
         } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
             if (missing || cli_parse_int(v, 1, 1 << 20, &batch))
-                return cli_fail("estimate: --batch needs an integer in [1, 1048576]");
+                return fail("--batch needs an integer in [1, 1048576]");
         } else if ((v = cli_opt(argc, argv, &i, "--objective", &missing)) || missing) {
             if (missing)
-                return cli_fail("estimate: --objective needs energy, latency or edp");
+                return fail("--objective needs energy, latency or edp");
             obj_s = v;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_fail("estimate: unknown option '%s' (see nadapt estimate --help)", argv[i]);
+            return fail("unknown option '%s' (see nadapt estimate --help)", argv[i]);
         } else if (!model) {
             model = argv[i];
         } else {
-            return cli_fail("estimate: more than one model given ('%s')", argv[i]);
+            return fail("more than one model given ('%s')", argv[i]);
         }
     }
     if (!model || !target) {
-        usage(stderr);
-        return cli_fail("estimate: need MODEL_OR_WORKLOAD and --target ARCH.yaml");
+        return fail("need MODEL_OR_WORKLOAD and --target ARCH.yaml");
     }
     nad_objective obj;
     if (nad_objective_parse(obj_s, &obj, &e))
