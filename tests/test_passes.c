@@ -20,6 +20,8 @@
 
 #include "graph/graph.h"
 #include "graph/passes.h"
+#include "nadapt/data.h"
+#include "nadapt/engine.h"
 #include "testutil.h"
 
 /* ---- graph building helpers ------------------------------------------------ */
@@ -767,6 +769,57 @@ static void fixtures_bad(void **state)
     assert_non_null(strstr(e.msg, "[10,700]"));
 }
 
+/*
+ * End to end: every fixture, loaded with BN folded (and, for the models that
+ * keep BN nodes, unfolded too), run by the engine on the first 16 test images,
+ * matches torch's logits — folding and simplification change no numbers.
+ */
+static void fixtures_match_torch_logits(void **state)
+{
+    (void)state;
+    enum { NIMG = 16 };
+    static const char *const models[] = {"cnn_bn", "resnet", "mobilenetv2", "concat", "mlp_pool"};
+    static const char *const opsets[] = {"op11", "op13"};
+    const float mean = 0.2860f, std = 0.3530f;
+    nad_err e = {{0}};
+    nad_dataset *d = NULL;
+    if (nad_dataset_load(tu_src("examples/fixtures/fmnist_test256"), NAD_SPLIT_TEST, &d, &e))
+        fail_msg("dataset: %s", e.msg);
+    float *x = malloc(sizeof(float) * NIMG * 28 * 28);
+    assert_non_null(x);
+    ok(nad_dataset_batch(d, NULL, 0, NIMG, &mean, &std, 1, x, &e), &e);
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        char rel[256];
+        size_t len;
+        snprintf(rel, sizeof rel, "examples/fixtures/%s.logits64.f32", models[m]);
+        float *ref = tu_read_file(tu_src(rel), &len);
+        assert_non_null(ref);
+        assert_int_equal(len, 64 * 10 * sizeof(float));
+        for (int o = 0; o < 2; o++)
+            for (int fold = 1; fold >= 0; fold--) {
+                if (!fold && m >= 2)
+                    continue; /* only cnn_bn and resnet keep BN nodes */
+                nad_graph *g = NULL;
+                nad_plan *p = NULL;
+                snprintf(rel, sizeof rel, "examples/fixtures/%s.%s.onnx", models[m], opsets[o]);
+                if (nad_graph_load_onnx(tu_src(rel), fold, &g, &e) || nad_plan_create(g, NIMG, &p, &e))
+                    fail_msg("%s: %s", rel, e.msg);
+                memcpy(nad_plan_input(p), x, sizeof(float) * NIMG * 28 * 28);
+                ok(nad_plan_run(p, NIMG, &e), &e);
+                const float *y = nad_plan_output(p);
+                for (int i = 0; i < NIMG * 10; i++)
+                    if (fabsf(y[i] - ref[i]) > 1e-3f)
+                        fail_msg("%s (fold_bn=%d): logit %d is %g, torch %g", rel, fold, i, (double)y[i],
+                                 (double)ref[i]);
+                nad_plan_destroy(p);
+                nad_graph_free(g);
+            }
+        free(ref);
+    }
+    free(x);
+    nad_dataset_free(d);
+}
+
 /* ---- nadapt info ------------------------------------------------------------ */
 
 static void cli_info(void **state)
@@ -834,6 +887,7 @@ int main(void)
         cmocka_unit_test(layer_info_counts),
         cmocka_unit_test(fixtures_load_and_count),
         cmocka_unit_test(fixtures_bad),
+        cmocka_unit_test(fixtures_match_torch_logits),
         cmocka_unit_test(cli_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
