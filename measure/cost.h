@@ -31,7 +31,7 @@
 
 /* Which bound set the cycle count. */
 #define NAD_BOUND_COMPUTE (-1)
-#define NAD_BOUND_NAME_MAX 48
+#define NAD_BOUND_NAME_MAX 80
 
 typedef struct nad_cost {
     double macs;        /* real MACs (all groups)                               */

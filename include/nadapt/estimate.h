@@ -53,7 +53,7 @@ typedef struct nad_layer_estimate {
     double dram_accesses; /* values (coded words) read + written at level 0 */
     double cycles;
     double utilisation; /* fraction of PE-cycles doing real MACs (0..1)   */
-    char bound[48];     /* "compute", "DRAM bandwidth", ...                */
+    char bound[80];     /* "compute", "DRAM bandwidth", ...                */
     char mapping[NAD_EST_TEXT_MAX]; /* compact form, "-" when there is none */
 } nad_layer_estimate;
 
