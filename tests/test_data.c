@@ -206,6 +206,14 @@ static void test_idx_raw_and_gz(void **state)
     assert_int_equal(nad_dataset_load(gz, NAD_SPLIT_TEST, &d, &e), NAD_OK);
     check_idx_set(d, 12, 6, 2);
     nad_dataset_free(d);
+    /* The dotted names some mirrors use. */
+    const char *dot = subdir("idx_dotted");
+    write_idx(dot, "t10k", 3, 2, 2, 3, 1, 0);
+    rename(path_in(dot, "t10k-images-idx3-ubyte.gz"), path_in(dot, "t10k-images.idx3-ubyte.gz"));
+    rename(path_in(dot, "t10k-labels-idx1-ubyte.gz"), path_in(dot, "t10k-labels.idx1-ubyte.gz"));
+    assert_int_equal(nad_dataset_load(dot, NAD_SPLIT_TEST, &d, &e), NAD_OK);
+    check_idx_set(d, 3, 2, 2);
+    nad_dataset_free(d);
     /* The gz directory has no train split: the message lists what was looked for. */
     expect_fail(gz, NAD_SPLIT_TRAIN, NAD_EIO, "train-images-idx3-ubyte");
 }
@@ -519,7 +527,7 @@ static void test_detection_errors(void **state)
 {
     (void)state;
     expect_fail("/nonexistent/nadapt/data", NAD_SPLIT_TEST, NAD_EIO,
-                "/nonexistent/nadapt/data: No such file or directory");
+                "/nonexistent/nadapt/data: no such file or directory");
     const char *empty = subdir("empty");
     expect_fail(empty, NAD_SPLIT_TEST, NAD_EIO, "no test split found (looked for t10k-images-idx3-ubyte[.gz]");
     expect_fail(empty, NAD_SPLIT_TEST, NAD_EIO, "test_batch.bin");

@@ -261,7 +261,7 @@ static void test_errors(void **state)
     snprintf(args, sizeof args, "/nope/model.onnx --data '%s'", npy);
     run_fail(args, "/nope/model.onnx");
     snprintf(args, sizeof args, "'%s' --data /nope/data", model);
-    run_fail(args, "/nope/data: No such file or directory");
+    run_fail(args, "/nope/data: no such file or directory");
 
     /* 3 x 32 x 32 images for a 1 x 28 x 28 model. */
     const char *dir = tu_tmpdir();

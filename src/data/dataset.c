@@ -162,7 +162,7 @@ nad_status nad_dataset_load(const char *path, nad_split split, nad_dataset **out
                 return nad_errf(e, NAD_EIO, "%s: no such file or directory (next to %s)", ip, lp);
             return nad_npy_load(ip, lp, out, e);
         }
-        return nad_errf(e, NAD_EIO, "%s: %s", path, strerror(err));
+        return nad_errf(e, NAD_EIO, "%s: %s", path, err == ENOENT ? "no such file or directory" : strerror(err));
     }
     if (S_ISREG(st.st_mode)) {
         size_t n = strlen(path), sl = strlen("_images.npy");

@@ -33,7 +33,7 @@ nad_status nad_dfile_open(nad_dfile *f, const char *path, nad_err *e)
     f->path = path;
     fd = open(path, O_RDONLY);
     if (fd < 0) {
-        rc = nad_errf(e, NAD_EIO, "%s: %s", path, strerror(errno));
+        rc = nad_errf(e, NAD_EIO, "%s: %s", path, errno == ENOENT ? "no such file or directory" : strerror(errno));
         goto fail;
     }
     if (fstat(fd, &st) != 0) {
