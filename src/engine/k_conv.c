@@ -1,19 +1,16 @@
 /*
- * 2-D convolution, NCHW input, OIHW weights: im2col + cblas_sgemm for general
+ * 2-D convolution, NCHW input, OIHW weights: im2col + GEMM for general
  * convs, a plain GEMM on the input for 1x1 stride-1 unpadded convs, and a direct
  * loop for depthwise convs (k_conv_dw.c).  Bias and the fused activation are
  * applied per output channel right after that channel's GEMM rows are
  * written, while they are still in cache.
  *
- * Per-image GEMMs write straight into the NCHW output (Y_img[M, P*Q] =
- * W[M, C*KH*KW] * col[C*KH*KW, P*Q]), so no scatter pass is needed; the batch
- * is spread over threads by the plan (each thread owns whole images), which
- * measured faster here than one big GEMM over the batch followed by an NCHW
- * scatter (see bench/bench_infer.c).
+ * Per-image GEMMs (k_sgemm.c) write straight into the NCHW output
+ * (Y_img[M, P*Q] = W[M, C*KH*KW] * col[C*KH*KW, P*Q]), so no scatter pass is
+ * needed; the batch is spread over threads by the plan (each thread owns whole
+ * images).
  */
 #include <string.h>
-
-#include <cblas.h>
 
 #include "engine/conv_range.h"
 #include "engine/kernels.h"
@@ -70,13 +67,6 @@ void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float 
     }
 }
 
-/* Writes bias + activation over the m output channels of one image (PQ each). */
-static void epilogue(int m, size_t pq, const float *bias, const nad_act *act, float *y)
-{
-    for (int o = 0; o < m; o++)
-        nad_k_bias_act(act, bias ? bias[o] : 0.f, y + (size_t)o * pq, pq);
-}
-
 /* See kernels.h for the contract. */
 void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
                 float *y, float *ws)
@@ -100,9 +90,8 @@ void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, c
                 nad_k_im2col(g, xi, gi * cg, cg, ws);
                 b = ws;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, (int)pq, cg * kk, 1.f,
-                        w + (size_t)gi * mg * cg * kk, cg * kk, b, (int)pq, 0.f, yi + (size_t)gi * mg * pq, (int)pq);
+            nad_k_sgemm(mg, (int)pq, cg * kk, w + (size_t)gi * mg * cg * kk, cg * kk, b, (int)pq,
+                        bias ? bias + (size_t)gi * mg : NULL, act, yi + (size_t)gi * mg * pq, (int)pq);
         }
-        epilogue(g->m, pq, bias, act, yi);
     }
 }

@@ -100,6 +100,14 @@ void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w
 /* im2col of channels [c0, c0+cn) of one image x[C,H,W] into col[cn*KH*KW, P*Q]. */
 void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float *col);
 
+/*
+ * Single-threaded C[m, n] = act(A[m, k] * B[k, n] + bias[i]) (bias per row, may
+ * be NULL), row-major with leading dimensions lda, ldb, ldc (k_sgemm.c): the
+ * conv GEMM, register-blocked for AVX-512 through GCC vector extensions.
+ */
+void nad_k_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
+                 const nad_act *act, float *c, int ldc);
+
 /* ---- dense ------------------------------------------------------------------ */
 
 /*
