@@ -285,6 +285,25 @@ static void test_errors(void **state)
     run_fail(args, "does not fit");
     run_fail(args, "3x32x32");
 
+    /* 28 x 28 images but 11 classes for a 10-logit model. */
+    static uint8_t img28[128 + 2 * 28 * 28];
+    const char h28[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '|u1', 'fortran_order': False, 'shape': (2, 28, 28), }";
+    memset(img28, ' ', 128);
+    memcpy(img28, h28, sizeof h28 - 1);
+    img28[127] = '\n';
+    snprintf(ip, sizeof ip, "%s/k11_images.npy", dir);
+    snprintf(lp, sizeof lp, "%s/k11_labels.npy", dir);
+    assert_int_equal(tu_write_file(ip, img28, sizeof img28), 0);
+    memset(blob, ' ', 128);
+    memcpy(blob, lhdr, sizeof lhdr - 1);
+    blob[127] = '\n';
+    blob[128] = 3;
+    blob[129] = 10;
+    assert_int_equal(tu_write_file(lp, blob, 130), 0);
+    snprintf(args, sizeof args, "'%s' --data '%s/k11'", model, dir);
+    run_fail(args, "outputs 10 values per image");
+    run_fail(args, "11 classes");
+
     snprintf(args, sizeof args, "'%s' --data '%s' --batch 0", model, npy);
     run_fail(args, "--batch");
     snprintf(args, sizeof args, "'%s' --data '%s' --batch 12x", model, npy);
