@@ -130,6 +130,8 @@ static void test_conv_general(void **state)
         {5, 3, 9, 9, 17, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, none, 1},    /* 1x1 stride 2: im2col */
         {2, 4, 5, 5, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, none, 0},     /* 1x1 grouped */
         {1, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1, none, 1},     /* pads as wide as the kernel */
+        {2, 32, 7, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, relu, 1},    /* K = 288: GEMM tail in K chunks */
+        {1, 5, 4, 40, 11, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, none, 1},   /* 32+ columns, 8+3 rows */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);
@@ -144,6 +146,8 @@ static void test_conv_depthwise(void **state)
         {5, 3, 14, 14, 3, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 3, none, 1},   /* stride 2, asymmetric */
         {2, 17, 9, 10, 17, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 17, relu6, 0}, /* dilation 2 */
         {1, 3, 7, 7, 3, 5, 5, 2, 1, 1, 1, 2, 2, 2, 2, 3, none, 1},      /* 5x5, stride 2x1 */
+        {2, 4, 11, 13, 4, 3, 3, 3, 3, 1, 1, 1, 0, 2, 1, 4, relu6, 1},   /* stride 3, asymmetric */
+        {1, 2, 3, 150, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, none, 1},    /* rows too wide for registers */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);

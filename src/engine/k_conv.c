@@ -20,7 +20,7 @@ size_t nad_k_conv_ws_floats(const nad_conv_geom *g)
 {
     int cg = g->c / g->group;
     if (g->group == g->c && g->group == g->m && g->group > 1)
-        return 0; /* depthwise: direct */
+        return nad_k_conv_dw_ws_floats(g); /* depthwise: direct, padded plane */
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->p == g->h &&
         g->q == g->w)
         return 0; /* 1x1: GEMM on the input */
@@ -73,12 +73,12 @@ void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, c
 {
     const size_t in_img = (size_t)g->c * g->h * g->w, pq = (size_t)g->p * g->q, out_img = (size_t)g->m * pq;
     const int cg = g->c / g->group, mg = g->m / g->group, kk = g->kh * g->kw;
-    const int direct_1x1 = nad_k_conv_ws_floats(g) == 0;
     if (g->group == g->c && g->group == g->m && g->group > 1) {
         for (int i = 0; i < n; i++)
-            nad_k_conv_depthwise(g, x + i * in_img, w, bias, act, y + i * out_img);
+            nad_k_conv_depthwise(g, x + i * in_img, w, bias, act, y + i * out_img, ws);
         return;
     }
+    const int direct_1x1 = nad_k_conv_ws_floats(g) == 0;
     for (int i = 0; i < n; i++) {
         const float *xi = x + i * in_img;
         float *yi = y + i * out_img;

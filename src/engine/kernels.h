@@ -93,9 +93,11 @@ size_t nad_k_conv_ws_floats(const nad_conv_geom *g);
 void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
                 float *y, float *ws);
 
-/* Direct depthwise conv for one image (group == c == m). */
+/* Direct depthwise conv for one image (group == c == m); ws holds
+ * nad_k_conv_dw_ws_floats(g) floats (a padded copy of one input plane). */
 void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w, const float *bias, const nad_act *act,
-                          float *y);
+                          float *y, float *ws);
+size_t nad_k_conv_dw_ws_floats(const nad_conv_geom *g);
 
 /* im2col of channels [c0, c0+cn) of one image x[C,H,W] into col[cn*KH*KW, P*Q]. */
 void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float *col);
