@@ -466,6 +466,66 @@ static void test_npy_errors(void **state)
     expect_fail(path_in(dir, "nl"), NAD_SPLIT_TEST, NAD_EIO, "nl_labels.npy: no such file");
 }
 
+/* Random byte flips and cuts in .npy and IDX headers: every outcome must be
+ * a clean load or a one-line error naming the file (ASan watches for the rest). */
+static void test_header_mutations(void **state)
+{
+    (void)state;
+    const char *dir = subdir("mutate");
+    uint8_t u[2 * 3 * 4];
+    for (size_t k = 0; k < sizeof u; k++)
+        u[k] = (uint8_t)k;
+    write_npy(path_in(dir, "m_images.npy"), "|u1", "(2, 3, 4)", u, sizeof u);
+    write_labels_i8(path_in(dir, "m_labels.npy"), 2);
+    size_t len = 0;
+    uint8_t *good = tu_read_file(path_in(dir, "m_images.npy"), &len);
+    assert_non_null(good);
+    write_idx(dir, "t10k", 3, 2, 2, 3, 0, 0);
+    size_t ilen = 0;
+    uint8_t *igood = tu_read_file(path_in(dir, "t10k-images-idx3-ubyte"), &ilen);
+    assert_non_null(igood);
+    uint8_t *buf = malloc(len > ilen ? len : ilen);
+    assert_non_null(buf);
+    uint32_t seed = 12345;
+    int ok = 0, failed = 0;
+    for (int it = 0; it < 600; it++) {
+        int npy = it % 3 != 0;
+        const uint8_t *src = npy ? good : igood;
+        size_t n = npy ? len : ilen, hdr = npy ? 128 : 16;
+        memcpy(buf, src, n);
+        seed = seed * 1103515245u + 12345u;
+        int flips = 1 + (int)((seed >> 16) % 3);
+        for (int f = 0; f < flips; f++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % hdr;
+            seed = seed * 1103515245u + 12345u;
+            buf[at] = (seed >> 20) & 1 ? (uint8_t)(seed >> 8) : (uint8_t)" (),:'0123456789{}"[(seed >> 9) % 18];
+        }
+        seed = seed * 1103515245u + 12345u;
+        size_t cut = (seed >> 16) % 4 == 0 ? (seed >> 4) % n : n;
+        const char *target = npy ? path_in(dir, "m_images.npy") : path_in(dir, "t10k-images-idx3-ubyte");
+        assert_int_equal(tu_write_file(target, buf, cut), 0);
+        nad_dataset *d = NULL;
+        nad_err e = {{0}};
+        nad_status rc = nad_dataset_load(npy ? path_in(dir, "m") : dir, NAD_SPLIT_TEST, &d, &e);
+        if (rc == NAD_OK) {
+            assert_non_null(d);
+            assert_true(d->n >= 1 && (int64_t)d->c * d->h * d->w * d->n <= 24);
+            ok++;
+        } else {
+            assert_null(d);
+            assert_non_null(strstr(e.msg, npy ? "m_images.npy" : "t10k-"));
+            assert_null(strchr(e.msg, '\n'));
+            failed++;
+        }
+        nad_dataset_free(d);
+    }
+    assert_true(failed > 100);
+    free(buf);
+    free(good);
+    free(igood);
+}
+
 /* ---- CIFAR-10 -------------------------------------------------------------- */
 
 /* Writes n CIFAR records (labels (base+i) % 10) to path; extra bytes appended. */
@@ -665,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_npy_dtypes_and_layouts),
         cmocka_unit_test(test_npy_directory_names),
         cmocka_unit_test(test_npy_errors),
+        cmocka_unit_test(test_header_mutations),
         cmocka_unit_test(test_cifar),
         cmocka_unit_test(test_detection_errors),
         cmocka_unit_test(test_batch_u8),
