@@ -81,6 +81,7 @@ static int take_opt(int argc, char **argv, int *i, const char *name, const char 
     return *v != NULL;
 }
 
+/* Monotonic wall-clock seconds, for images/s. */
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -142,6 +143,11 @@ static int broadcast(float *v, int cnt, int n)
     return 0;
 }
 
+/*
+ * `nadapt eval`: parses options, loads model and data, checks they fit, runs
+ * the batches and prints the summary or one JSON line.  Exit 0, or 1 with one
+ * "nadapt eval: ..." line on stderr and nothing on stdout.
+ */
 int cmd_eval(int argc, char **argv)
 {
     int rc = 1;

@@ -23,6 +23,7 @@ static int join(char *buf, const char *dir, const char *name)
     return (w < 0 || w >= DS_PATH_MAX) ? -1 : 0;
 }
 
+/* True when path names a regular file (following links). */
 static int is_file(const char *path)
 {
     struct stat st;
@@ -191,6 +192,7 @@ nad_status nad_dataset_load(const char *path, nad_split split, nad_dataset **out
                     s, s, s, s, split == NAD_SPLIT_TRAIN ? "data_batch_1..5.bin" : "test_batch.bin");
 }
 
+/* See formats.h; the size checks keep n*c*h*w*esize from overflowing. */
 nad_status nad_dataset_alloc(int64_t n, int64_t c, int64_t h, int64_t w, int is_float, const char *what,
                              nad_dataset **out, nad_err *e)
 {
@@ -231,6 +233,7 @@ nomem:
     return rc;
 }
 
+/* See formats.h. */
 nad_status nad_dataset_check_labels(nad_dataset *d, const char *what, nad_err *e)
 {
     int32_t max = 0;
@@ -329,6 +332,7 @@ nad_status nad_dataset_batch(const nad_dataset *d, const int64_t *idx, int64_t f
     return rc;
 }
 
+/* See data.h. */
 void nad_dataset_free(nad_dataset *d)
 {
     if (!d)

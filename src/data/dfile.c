@@ -68,6 +68,7 @@ fail:
     return rc;
 }
 
+/* See dfile.h. */
 nad_status nad_dfile_check_room(nad_dfile *f, uint64_t n, nad_err *e)
 {
     if (n > f->max_bytes || f->pos > f->max_bytes - n) {
@@ -108,6 +109,7 @@ static int64_t read_some(nad_dfile *f, uint8_t *buf, uint64_t n, nad_err *e)
     return (int64_t)done;
 }
 
+/* See dfile.h. */
 nad_status nad_dfile_read(nad_dfile *f, void *buf, uint64_t n, nad_err *e)
 {
     uint64_t start = f->pos;
@@ -121,6 +123,7 @@ nad_status nad_dfile_read(nad_dfile *f, void *buf, uint64_t n, nad_err *e)
     return NAD_OK;
 }
 
+/* See dfile.h; a gzip stream cut before its trailer also fails here. */
 nad_status nad_dfile_expect_end(nad_dfile *f, nad_err *e)
 {
     uint8_t extra[1];
@@ -136,6 +139,7 @@ nad_status nad_dfile_expect_end(nad_dfile *f, nad_err *e)
     return NAD_OK;
 }
 
+/* See dfile.h. */
 void nad_dfile_close(nad_dfile *f)
 {
     if (f->gz)

@@ -35,6 +35,7 @@ typedef struct npy_cursor {
     const char *s, *end;
 } npy_cursor;
 
+/* Moves past blanks (numpy pads the header with spaces and ends it with a newline). */
 static void skip_space(npy_cursor *c)
 {
     while (c->s < c->end && isspace((unsigned char)*c->s))
