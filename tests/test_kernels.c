@@ -419,6 +419,8 @@ static void test_pooling(void **state)
                 check_pool(max, 1, 3, 6, 6, 3, 3, 1, 1, 1, 1, ceil_mode, cip, 1);
             }
     check_pool(1, 2, 3, 9, 9, 3, 1, 2, 2, 2, 2, 0, 0, 2); /* dilated max pool */
+    for (int max = 0; max < 2; max++) /* rows wider than the column-range arrays */
+        check_pool(max, 1, 1, 3, 2101, 3, 2, 1, 1, 1, 1, 1, 1, 1);
 
     const int nc = 17, hw = 13;
     float *x = rand_buf((size_t)nc * hw, 18), y[17];
@@ -495,6 +497,13 @@ static void test_transpose_concat_pad(void **state)
         nad_k_pad(3, pd, pads, mode, 1.5f, x, y);
         expect_close(y, want, 42, 0, mode == 0 ? "pad constant" : mode == 1 ? "pad reflect" : "pad edge");
     }
+    /* negative pads crop: [1,3,4] with begins (0,-1,1), ends (0,0,-2) → [1,2,3] */
+    const int64_t crop[6] = {0, -1, 1, 0, 0, -2};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            want[i * 3 + j] = j == 0 ? 0.0 : x[(i + 1) * 4 + j - 1];
+    nad_k_pad(3, pd, crop, 0, 0.f, x, y);
+    expect_close(y, want, 6, 0, "pad crop");
     free(x), free(b);
 }
 

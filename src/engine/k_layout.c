@@ -69,26 +69,58 @@ static int64_t pad_src(int64_t v, int64_t n, int mode)
     return m < n ? m : period - m;
 }
 
-/* See kernels.h.  Element by element: Pad runs on small tensors in these nets. */
+/*
+ * See kernels.h.  Row by row over the last axis: a row whose outer coordinates
+ * fall in the padding is all constant (constant mode) or copies the row pad_src
+ * maps to; inside a row the middle is one memcpy and only the pads are filled
+ * element by element.
+ */
 void nad_k_pad(int ndim, const int64_t *dims, const int64_t *pads, int mode, float value, const float *x, float *y)
 {
-    int64_t yd[NAD_K_MAX_DIMS] = {0}, xs[NAD_K_MAX_DIMS] = {0}, idx[NAD_K_MAX_DIMS] = {0}, total = 1, r = 1;
+    int64_t yd[NAD_K_MAX_DIMS] = {0}, xs[NAD_K_MAX_DIMS] = {0}, idx[NAD_K_MAX_DIMS] = {0}, rows = 1, r = 1;
+    if (ndim <= 0) {
+        y[0] = x[0];
+        return;
+    }
     for (int i = ndim - 1; i >= 0; i--) {
         xs[i] = r;
         r *= dims[i];
     }
     for (int i = 0; i < ndim; i++) {
         yd[i] = dims[i] + pads[i] + pads[ndim + i];
-        total *= yd[i];
+        if (i < ndim - 1)
+            rows *= yd[i];
     }
-    for (int64_t o = 0; o < total; o++) {
+    const int last = ndim - 1;
+    const int64_t len = yd[last], n = dims[last], pb = pads[last];
+    /* the part of each output row that copies input columns directly */
+    int64_t c0 = pb < 0 ? 0 : pb, c1 = pb + n < len ? pb + n : len;
+    if (c1 < c0)
+        c1 = c0;
+    for (int64_t o = 0; o < rows; o++) {
+        float *yr = y + o * len;
         int64_t src = 0;
-        for (int i = 0; i < ndim && src >= 0; i++) {
+        for (int i = 0; i < last && src >= 0; i++) {
             int64_t s = pad_src(idx[i] - pads[i], dims[i], mode);
             src = s < 0 ? -1 : src + s * xs[i];
         }
-        y[o] = src < 0 ? value : x[src];
-        for (int i = ndim - 1; i >= 0; i--) {
+        if (src < 0 || n <= 0) {
+            for (int64_t j = 0; j < len; j++)
+                yr[j] = value;
+        } else {
+            const float *xr = x + src;
+            for (int64_t j = 0; j < c0; j++) {
+                int64_t s = pad_src(j - pb, n, mode);
+                yr[j] = s < 0 ? value : xr[s];
+            }
+            if (c1 > c0)
+                memcpy(yr + c0, xr + (c0 - pb), (size_t)(c1 - c0) * sizeof(float));
+            for (int64_t j = c1; j < len; j++) {
+                int64_t s = pad_src(j - pb, n, mode);
+                yr[j] = s < 0 ? value : xr[s];
+            }
+        }
+        for (int i = last - 1; i >= 0; i--) {
             if (++idx[i] < yd[i])
                 break;
             idx[i] = 0;

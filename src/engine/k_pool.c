@@ -6,51 +6,95 @@
 
 #include "engine/kernels.h"
 
+/*
+ * Taps t in [0, k) of a window starting at s (tap t at s + t*d) that fall in
+ * [lo, hi), as the range [*t0, *t1).  Computing the ranges once per output row
+ * and column keeps the pooling loops free of per-tap bounds checks.
+ */
+static void tap_range(int s, int k, int d, int lo, int hi, int *t0, int *t1)
+{
+    int a = s >= lo ? 0 : (lo - s + d - 1) / d;
+    int b = hi - 1 - s >= 0 ? (hi - 1 - s) / d + 1 : 0;
+    if (b > k)
+        b = k;
+    if (a > b)
+        a = b;
+    *t0 = a;
+    *t1 = b;
+}
+
+/* Per output column: valid kx range and (for average pooling) the divisor's
+ * column factor.  Q is bounded by POOL_MAX_Q for the stack arrays. */
+#define POOL_MAX_Q 1024
+
+/* Pools one plane (or a block of its columns; ldy = floats per output row)
+ * with max (is_max) or average; kx0/kx1/nx come from tap_range per column. */
+static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int is_max, const int *kx0, const int *kx1,
+                       const int *nx, int ldy)
+{
+    const int W = g->w, Q = g->q;
+    for (int p = 0; p < g->p; p++) {
+        const int sy = p * g->sh - g->pt;
+        int ky0, ky1, ny0, ny1;
+        tap_range(sy, g->kh, g->dh, 0, g->h, &ky0, &ky1);
+        if (g->count_include_pad)
+            tap_range(sy, g->kh, g->dh, -g->pt, g->h + g->pb, &ny0, &ny1);
+        else
+            ny0 = ky0, ny1 = ky1;
+        float *yr = yc + (size_t)p * ldy;
+        for (int q = 0; q < Q; q++) {
+            const int sx = q * g->sw - g->pl;
+            float acc = is_max ? -FLT_MAX : 0.f;
+            for (int ky = ky0; ky < ky1; ky++) {
+                const float *xr = xc + (size_t)(sy + ky * g->dh) * W + sx;
+                if (is_max) {
+                    for (int kx = kx0[q]; kx < kx1[q]; kx++)
+                        acc = xr[kx * g->dw] > acc ? xr[kx * g->dw] : acc;
+                } else {
+                    for (int kx = kx0[q]; kx < kx1[q]; kx++)
+                        acc += xr[kx * g->dw];
+                }
+            }
+            if (!is_max) {
+                const int cnt = (ny1 - ny0) * nx[q];
+                acc = cnt > 0 ? acc / (float)cnt : 0.f;
+            }
+            yr[q] = acc;
+        }
+    }
+}
+
+/* Shared driver of max and average pooling over n images. */
+static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is_max)
+{
+    int kx0[POOL_MAX_Q], kx1[POOL_MAX_Q], nx[POOL_MAX_Q];
+    /* Rows wider than POOL_MAX_Q are pooled in column blocks: each block is a
+     * pool with fewer output columns whose left pad is shifted accordingly. */
+    for (int qb = 0; qb < g->q; qb += POOL_MAX_Q) {
+        nad_pool_geom part = *g;
+        part.q = g->q - qb < POOL_MAX_Q ? g->q - qb : POOL_MAX_Q;
+        part.pl = g->pl - qb * g->sw;
+        for (int q = 0; q < part.q; q++) {
+            const int sx = q * part.sw - part.pl;
+            int a, b;
+            tap_range(sx, g->kw, g->dw, 0, g->w, &kx0[q], &kx1[q]);
+            if (g->count_include_pad)
+                tap_range(sx, g->kw, g->dw, -g->pl, g->w + g->pr, &a, &b);
+            else
+                a = kx0[q], b = kx1[q];
+            nx[q] = b - a;
+        }
+        for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
+            pool_plane(&part, x + pl * g->h * g->w, y + pl * g->p * g->q + qb, is_max, kx0, kx1, nx, g->q);
+    }
+}
+
 /* See kernels.h.  A window with no tap inside the image yields -FLT_MAX; ONNX
  * output sizes (ceil_mode included) start every window inside the padded
  * image, so with pads smaller than the kernel that does not happen. */
 void nad_k_maxpool(const nad_pool_geom *g, int n, const float *x, float *y)
 {
-    const int H = g->h, W = g->w, P = g->p, Q = g->q;
-    for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++) {
-        const float *xc = x + pl * H * W;
-        float *yc = y + pl * P * Q;
-        for (int p = 0; p < P; p++) {
-            for (int q = 0; q < Q; q++) {
-                float mx = -FLT_MAX;
-                int any = 0;
-                for (int ky = 0; ky < g->kh; ky++) {
-                    int iy = p * g->sh - g->pt + ky * g->dh;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    for (int kx = 0; kx < g->kw; kx++) {
-                        int ix = q * g->sw - g->pl + kx * g->dw;
-                        if (ix < 0 || ix >= W)
-                            continue;
-                        float v = xc[iy * W + ix];
-                        if (!any || v > mx)
-                            mx = v;
-                        any = 1;
-                    }
-                }
-                yc[p * Q + q] = mx;
-            }
-        }
-    }
-}
-
-/*
- * Number of taps of a window starting at s (tap t at s + t*d, t < k) that lie
- * in [lo, hi).
- */
-static int taps_in(int s, int k, int d, int lo, int hi)
-{
-    int cnt = 0;
-    for (int t = 0; t < k; t++) {
-        int v = s + t * d;
-        cnt += v >= lo && v < hi;
-    }
-    return cnt;
+    pool(g, n, x, y, 1);
 }
 
 /*
@@ -61,34 +105,7 @@ static int taps_in(int s, int k, int d, int lo, int hi)
  */
 void nad_k_avgpool(const nad_pool_geom *g, int n, const float *x, float *y)
 {
-    const int H = g->h, W = g->w, P = g->p, Q = g->q;
-    for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++) {
-        const float *xc = x + pl * H * W;
-        float *yc = y + pl * P * Q;
-        for (int p = 0; p < P; p++) {
-            const int sy = p * g->sh - g->pt;
-            const int ny = g->count_include_pad ? taps_in(sy, g->kh, g->dh, -g->pt, H + g->pb)
-                                                : taps_in(sy, g->kh, g->dh, 0, H);
-            for (int q = 0; q < Q; q++) {
-                const int sx = q * g->sw - g->pl;
-                const int nx = g->count_include_pad ? taps_in(sx, g->kw, g->dw, -g->pl, W + g->pr)
-                                                    : taps_in(sx, g->kw, g->dw, 0, W);
-                float sum = 0.f;
-                for (int ky = 0; ky < g->kh; ky++) {
-                    int iy = sy + ky * g->dh;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    for (int kx = 0; kx < g->kw; kx++) {
-                        int ix = sx + kx * g->dw;
-                        if (ix >= 0 && ix < W)
-                            sum += xc[iy * W + ix];
-                    }
-                }
-                const int cnt = ny * nx;
-                yc[p * Q + q] = cnt > 0 ? sum / (float)cnt : 0.f;
-            }
-        }
-    }
+    pool(g, n, x, y, 0);
 }
 
 /* See kernels.h. */
