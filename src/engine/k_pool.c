@@ -3,6 +3,7 @@
  * dilations, ceil_mode through the output size), global average and max.
  */
 #include <float.h>
+#include <string.h>
 
 #include "engine/kernels.h"
 
@@ -26,6 +27,8 @@ static void tap_range(int s, int k, int d, int lo, int hi, int *t0, int *t1)
 /* Per output column: valid kx range and (for average pooling) the divisor's
  * column factor.  Q is bounded by POOL_MAX_Q for the stack arrays. */
 #define POOL_MAX_Q 1024
+/* Input rows up to this width take the separable path (a stack row). */
+#define POOL_MAX_W 2048
 
 /* Pools one plane (or a block of its columns; ldy = floats per output row)
  * with max (is_max) or average; kx0/kx1/nx come from tap_range per column. */
@@ -42,6 +45,42 @@ static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int i
         else
             ny0 = ky0, ny1 = ky1;
         float *yr = yc + (size_t)p * ldy;
+        if (W <= POOL_MAX_W) {
+            /* Separable: reduce the window's rows into one row (unit-stride,
+             * vectorised), then each output reduces kw taps of that row. */
+            float tmp[POOL_MAX_W];
+            if (ky1 <= ky0) {
+                for (int i = 0; i < W; i++)
+                    tmp[i] = is_max ? -FLT_MAX : 0.f;
+            } else {
+                const float *x0 = xc + (size_t)(sy + ky0 * g->dh) * W;
+                memcpy(tmp, x0, (size_t)W * sizeof(float));
+                for (int ky = ky0 + 1; ky < ky1; ky++) {
+                    const float *xr = xc + (size_t)(sy + ky * g->dh) * W;
+                    if (is_max)
+                        for (int i = 0; i < W; i++)
+                            tmp[i] = xr[i] > tmp[i] ? xr[i] : tmp[i];
+                    else
+                        for (int i = 0; i < W; i++)
+                            tmp[i] += xr[i];
+                }
+            }
+            for (int q = 0; q < Q; q++) {
+                const int sx = q * g->sw - g->pl;
+                float acc = is_max ? -FLT_MAX : 0.f;
+                if (is_max) {
+                    for (int kx = kx0[q]; kx < kx1[q]; kx++)
+                        acc = tmp[sx + kx * g->dw] > acc ? tmp[sx + kx * g->dw] : acc;
+                    yr[q] = acc;
+                } else {
+                    for (int kx = kx0[q]; kx < kx1[q]; kx++)
+                        acc += tmp[sx + kx * g->dw];
+                    const int cnt = (ny1 - ny0) * nx[q];
+                    yr[q] = cnt > 0 ? acc / (float)cnt : 0.f;
+                }
+            }
+            continue;
+        }
         for (int q = 0; q < Q; q++) {
             const int sx = q * g->sw - g->pl;
             float acc = is_max ? -FLT_MAX : 0.f;
