@@ -48,24 +48,45 @@ static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int i
         if (W <= POOL_MAX_W) {
             /* Separable: reduce the window's rows into one row (unit-stride,
              * vectorised), then each output reduces kw taps of that row. */
-            float tmp[POOL_MAX_W];
+            float buf[POOL_MAX_W];
+            const float *tmp = buf; /* the reduced row */
             if (ky1 <= ky0) {
                 for (int i = 0; i < W; i++)
-                    tmp[i] = is_max ? -FLT_MAX : 0.f;
+                    buf[i] = is_max ? -FLT_MAX : 0.f;
+            } else if (ky1 - ky0 == 1) {
+                tmp = xc + (size_t)(sy + ky0 * g->dh) * W; /* one row: use it in place */
             } else {
-                const float *x0 = xc + (size_t)(sy + ky0 * g->dh) * W;
-                memcpy(tmp, x0, (size_t)W * sizeof(float));
-                for (int ky = ky0 + 1; ky < ky1; ky++) {
+                /* first two rows in one pass (no copy followed by a reload) */
+                const float *r0 = xc + (size_t)(sy + ky0 * g->dh) * W, *r1 = r0 + (size_t)g->dh * W;
+                if (is_max)
+                    for (int i = 0; i < W; i++)
+                        buf[i] = r1[i] > r0[i] ? r1[i] : r0[i];
+                else
+                    for (int i = 0; i < W; i++)
+                        buf[i] = r0[i] + r1[i];
+                for (int ky = ky0 + 2; ky < ky1; ky++) {
                     const float *xr = xc + (size_t)(sy + ky * g->dh) * W;
                     if (is_max)
                         for (int i = 0; i < W; i++)
-                            tmp[i] = xr[i] > tmp[i] ? xr[i] : tmp[i];
+                            buf[i] = xr[i] > buf[i] ? xr[i] : buf[i];
                     else
                         for (int i = 0; i < W; i++)
-                            tmp[i] += xr[i];
+                            buf[i] += xr[i];
                 }
             }
-            for (int q = 0; q < Q; q++) {
+            int q = 0;
+            if (is_max && g->dw == 1) {
+                /* Interior columns (the whole window inside the row) need no
+                 * ranges: a fixed-length max that gcc unrolls and vectorises. */
+                for (; q < Q && kx0[q] == 0 && kx1[q] == g->kw && q * g->sw - g->pl >= 0; q++) {
+                    const float *t = tmp + (q * g->sw - g->pl);
+                    float acc = t[0];
+                    for (int kx = 1; kx < g->kw; kx++)
+                        acc = t[kx] > acc ? t[kx] : acc;
+                    yr[q] = acc;
+                }
+            }
+            for (; q < Q; q++) {
                 const int sx = q * g->sw - g->pl;
                 float acc = is_max ? -FLT_MAX : 0.f;
                 if (is_max) {
