@@ -3,7 +3,8 @@
  * (not a test): images/s at batch 1 and 64, median of several timed
  * repetitions after a warm-up, plus how many GFLOP/s the conv kernels reach.
  *
- *   bench_infer [--threads N] [--reps N] [--seconds S] [--batches 1,64] [model ...]
+ *   bench_infer [--threads N] [--reps N] [--seconds S] [--batches 1,64] [--no-conv] [--steps]
+ *               [model ...]
  *
  * Models are fixture names ("cnn_bn") or paths to .onnx files; default: the
  * five op13 fixtures.  Output is tab-separated, one row per measurement,
@@ -12,6 +13,7 @@
  *   infer  <model> <batch> <threads> <median images/s> <min> <max> <model GFLOP/s>
  *   conv   <model> <node> <images> <GFLOP> <GFLOP/s single thread>
  *   gemm   sgemm-<n>    -           1  <GFLOP>  <GFLOP/s single thread>  (attainable peak)
+ *   step   <model> <node> <kernel> <us per image>   (--steps: cost of each plan step)
  *
  * FLOPs count 2 per multiply-accumulate (MACs from nad_graph_layer_info).
  * The conv rows time nad_k_conv alone on one thread for the images each thread
@@ -151,6 +153,39 @@ static void bench_convs(const char *model, nad_plan *p, int n)
     openblas_set_num_threads(nad_engine_threads());
 }
 
+/*
+ * Per-step cost at batch p->max_batch: runs growing prefixes of the step list
+ * (p->n_steps temporarily lowered) and prints the difference of successive
+ * prefixes' median CPU times, with the kernel and the node name.  Meaningful
+ * with --threads 1 (CPU time of the calling thread).
+ */
+static void bench_steps(const char *model, nad_plan *p)
+{
+    const int all = p->n_steps;
+    double prev = 0;
+    for (int k = 1; k <= all; k++) {
+        p->n_steps = k;
+        timed_run r = {p, p->max_batch};
+        double t[5];
+        for (int rep = 0; rep < 5; rep++) { /* CPU time of this thread: steady under load */
+            int calls = 0;
+            double t0 = cpu_s();
+            do {
+                if (run_once(&r))
+                    return;
+                calls++;
+            } while (cpu_s() - t0 < 0.05);
+            t[rep] = (cpu_s() - t0) / calls;
+        }
+        qsort(t, 5, sizeof t[0], cmp_double);
+        const nad_plan_step *st = &p->steps[k - 1];
+        printf("step\t%s\t%s\tkernel %d act %d\t%.1f us/image\n", model, p->g->nodes[st->node].name, st->kernel,
+               st->act.kind, (t[2] - prev) / p->max_batch * 1e6);
+        prev = t[2];
+    }
+    p->n_steps = all;
+}
+
 /* Single-thread sgemm GFLOP/s on a large square product: the attainable peak. */
 static void bench_sgemm(int n)
 {
@@ -174,7 +209,7 @@ static void bench_sgemm(int n)
 
 int main(int argc, char **argv)
 {
-    int threads = 2, reps = 7, batches[8] = {1, 64}, n_batches = 2, n_models = 0, convs = 1;
+    int threads = 2, reps = 7, batches[8] = {1, 64}, n_batches = 2, n_models = 0, convs = 1, steps = 0;
     double seconds = 1.5;
     const char *models[32];
     for (int i = 1; i < argc; i++) {
@@ -186,13 +221,15 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         } else if (strcmp(argv[i], "--no-conv") == 0) {
             convs = 0;
+        } else if (strcmp(argv[i], "--steps") == 0) {
+            steps = 1;
         } else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
             n_batches = 0;
             for (char *s = strtok(argv[++i], ","); s && n_batches < 8; s = strtok(NULL, ","))
                 batches[n_batches++] = atoi(s);
         } else if (strcmp(argv[i], "--help") == 0 || argv[i][0] == '-') {
             fprintf(stderr, "usage: bench_infer [--threads N] [--reps N] [--seconds S] [--batches 1,64] [--no-conv] "
-                            "[model ...]\n");
+                            "[--steps] [model ...]\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 1;
         } else if (n_models < 32) {
             models[n_models++] = argv[i];
@@ -265,6 +302,8 @@ int main(int argc, char **argv)
             }
             if (convs && bi == n_batches - 1)
                 bench_convs(name, p, (batch + threads - 1) / threads);
+            if (steps && bi == n_batches - 1)
+                bench_steps(name, p);
             nad_plan_destroy(p);
         }
         nad_graph_free(g);

@@ -33,17 +33,21 @@ static void tap_range(int s, int k, int d, int lo, int hi, int *t0, int *t1)
 /* Pools one plane (or a block of its columns; ldy = floats per output row)
  * with max (is_max) or average; kx0/kx1/nx come from tap_range per column. */
 static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int is_max, const int *kx0, const int *kx1,
-                       const int *nx, int ldy)
+                       const int *nx, const int *rows, int ldy)
 {
     const int W = g->w, Q = g->q;
     for (int p = 0; p < g->p; p++) {
         const int sy = p * g->sh - g->pt;
         int ky0, ky1, ny0, ny1;
-        tap_range(sy, g->kh, g->dh, 0, g->h, &ky0, &ky1);
-        if (g->count_include_pad)
-            tap_range(sy, g->kh, g->dh, -g->pt, g->h + g->pb, &ny0, &ny1);
-        else
-            ny0 = ky0, ny1 = ky1;
+        if (rows) { /* precomputed: tap_range divides, which costs more than the pooling */
+            ky0 = rows[3 * p], ky1 = rows[3 * p + 1], ny0 = 0, ny1 = rows[3 * p + 2];
+        } else {
+            tap_range(sy, g->kh, g->dh, 0, g->h, &ky0, &ky1);
+            if (g->count_include_pad)
+                tap_range(sy, g->kh, g->dh, -g->pt, g->h + g->pb, &ny0, &ny1);
+            else
+                ny0 = ky0, ny1 = ky1;
+        }
         float *yr = yc + (size_t)p * ldy;
         if (W <= POOL_MAX_W) {
             /* Separable: reduce the window's rows into one row (unit-stride,
@@ -127,7 +131,18 @@ static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int i
 /* Shared driver of max and average pooling over n images. */
 static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is_max)
 {
-    int kx0[POOL_MAX_Q], kx1[POOL_MAX_Q], nx[POOL_MAX_Q];
+    int kx0[POOL_MAX_Q], kx1[POOL_MAX_Q], nx[POOL_MAX_Q], rows[3 * POOL_MAX_Q];
+    /* Per output row: valid ky range and the divisor's row factor. */
+    for (int p = 0; p < g->p && p < POOL_MAX_Q; p++) {
+        const int sy = p * g->sh - g->pt;
+        int a, b;
+        tap_range(sy, g->kh, g->dh, 0, g->h, &rows[3 * p], &rows[3 * p + 1]);
+        if (g->count_include_pad)
+            tap_range(sy, g->kh, g->dh, -g->pt, g->h + g->pb, &a, &b);
+        else
+            a = rows[3 * p], b = rows[3 * p + 1];
+        rows[3 * p + 2] = b - a;
+    }
     /* Rows wider than POOL_MAX_Q are pooled in column blocks: each block is a
      * pool with fewer output columns whose left pad is shifted accordingly. */
     for (int qb = 0; qb < g->q; qb += POOL_MAX_Q) {
@@ -145,7 +160,8 @@ static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is
             nx[q] = b - a;
         }
         for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
-            pool_plane(&part, x + pl * g->h * g->w, y + pl * g->p * g->q + qb, is_max, kx0, kx1, nx, g->q);
+            pool_plane(&part, x + pl * g->h * g->w, y + pl * g->p * g->q + qb, is_max, kx0, kx1, nx,
+                       g->p <= POOL_MAX_Q ? rows : NULL, g->q);
     }
 }
 
