@@ -8,9 +8,11 @@
  *     running = momentum * running + (1 - momentum) * batch
  * (ONNX momentum 0.9 is PyTorch's 0.1), and, like PyTorch, the running
  * variance takes the unbiased batch variance (m / (m - 1) * var).
- * Per-channel sums are accumulated in double in a fixed order.
+ * Per-channel sums use the fixed-lane reductions of reduce.h per plane and
+ * add the planes in double, in order.
  */
 #include "train/grad.h"
+#include "train/reduce.h"
 
 #include <math.h>
 
@@ -21,20 +23,17 @@ void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int
     double m = (double)n * (double)hw;
     for (int64_t ch = 0; ch < c; ch++) {
         double s = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * hw;
-            for (int64_t j = 0; j < hw; j++)
-                s += p[j];
-        }
+        for (int64_t i = 0; i < n; i++)
+            s += nad_sum(x + (i * c + ch) * hw, hw);
         double mean = s / m, ss = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * hw;
-            for (int64_t j = 0; j < hw; j++) {
-                double d = p[j] - mean;
-                ss += d * d;
-            }
-        }
-        double var = ss / m;
+        /* deviations from the float mean, corrected for its rounding */
+        float mf = (float)mean;
+        for (int64_t i = 0; i < n; i++)
+            ss += nad_sum_sq_dev(x + (i * c + ch) * hw, hw, mf);
+        double off = mean - (double)mf;
+        double var = ss / m - off * off;
+        if (var < 0.0)
+            var = 0.0;
         float r = (float)(1.0 / sqrt(var + eps));
         float mu = (float)mean;
         float sc = gamma[ch] * r, sh = beta[ch] - mu * sc;
@@ -78,11 +77,10 @@ void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *p = x + (i * c + ch) * hw, *g = dy + (i * c + ch) * hw;
-            for (int64_t j = 0; j < hw; j++) {
-                sdy += g[j];
-                sdyx += (double)g[j] * ((p[j] - mu) * r);
-            }
+            sdy += nad_sum(g, hw);
+            sdyx += nad_dot_dev(g, p, hw, mu);
         }
+        sdyx *= r;
         if (dgamma)
             dgamma[ch] += (float)sdyx;
         if (dbeta)

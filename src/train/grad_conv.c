@@ -9,6 +9,7 @@
  * dominated by call overhead).
  */
 #include "train/grad.h"
+#include "train/reduce.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -58,8 +59,13 @@ static void im2col(const nad_tr_conv *s, const float *x, int cg, float *col, siz
                     }
                     const float *src = xp + (size_t)iy * s->w;
                     int ix = -s->pl + j * s->dw;
-                    if (s->sw == 1 && ix >= 0 && ix + s->ow <= s->w) {
-                        memcpy(dst, src + ix, (size_t)s->ow * sizeof *dst);
+                    if (s->sw == 1) { /* zeros, one contiguous copy, zeros */
+                        int o0 = ix < 0 ? -ix : 0, o1 = s->w - ix < s->ow ? s->w - ix : s->ow;
+                        if (o1 < o0)
+                            o1 = o0;
+                        memset(dst, 0, (size_t)o0 * sizeof *dst);
+                        memcpy(dst + o0, src + ix + o0, (size_t)(o1 - o0) * sizeof *dst);
+                        memset(dst + o1, 0, (size_t)(s->ow - o1) * sizeof *dst);
                         continue;
                     }
                     for (int ox = 0; ox < s->ow; ox++, ix += s->sw)
@@ -85,9 +91,17 @@ static void col2im(const nad_tr_conv *s, const float *col, size_t ld, int cg, fl
                     const float *src = row + oy * s->ow;
                     float *dst = xp + (size_t)iy * s->w;
                     int ix = -s->pl + j * s->dw;
-                    for (int ox = 0; ox < s->ow; ox++, ix += s->sw)
-                        if (ix >= 0 && ix < s->w)
-                            dst[ix] += src[ox];
+                    /* outputs ox in [o0, o1) read pixels inside the row */
+                    int o0 = ix < 0 ? (-ix + s->sw - 1) / s->sw : 0;
+                    int o1 = ix < s->w ? (s->w - ix + s->sw - 1) / s->sw : 0;
+                    if (o1 > s->ow)
+                        o1 = s->ow;
+                    if (s->sw == 1)
+                        for (int ox = o0; ox < o1; ox++)
+                            dst[ix + ox] += src[ox];
+                    else
+                        for (int ox = o0; ox < o1; ox++)
+                            dst[ix + ox * s->sw] += src[ox];
                 }
             }
     }
@@ -140,8 +154,7 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
                     float *dst = gy + (size_t)mo * ld + (size_t)i * ohw;
                     memcpy(dst, src, (size_t)ohw * sizeof *dst);
                     if (db)
-                        for (int p = 0; p < ohw; p++)
-                            acc += src[p];
+                        acc += nad_sum(src, ohw);
                 }
                 if (db)
                     db[oc] += (float)acc;

@@ -10,9 +10,47 @@
 
 #include <float.h>
 
+/* 2x2 stride-2 windows entirely inside the input (the common case). */
+static void maxpool_2x2(const nad_tr_pool *s, const float *x, float *y, int32_t *argmax)
+{
+    int64_t hw = (int64_t)s->h * s->w, ohw = (int64_t)s->oh * s->ow;
+    for (int64_t p = 0; p < s->nc; p++) {
+        const float *xp = x + p * hw;
+        float *yp = y + p * ohw;
+        int32_t *ap = argmax + p * ohw;
+        for (int oy = 0; oy < s->oh; oy++) {
+            const float *r0 = xp + (2 * oy) * s->w, *r1 = r0 + s->w;
+            for (int ox = 0; ox < s->ow; ox++) {
+                /* scan order (0,0) (0,1) (1,0) (1,1), first maximum wins */
+                int32_t base = 2 * oy * s->w + 2 * ox, a = base;
+                float best = r0[2 * ox];
+                if (r0[2 * ox + 1] > best) {
+                    best = r0[2 * ox + 1];
+                    a = base + 1;
+                }
+                if (r1[2 * ox] > best) {
+                    best = r1[2 * ox];
+                    a = base + s->w;
+                }
+                if (r1[2 * ox + 1] > best) {
+                    best = r1[2 * ox + 1];
+                    a = base + s->w + 1;
+                }
+                yp[oy * s->ow + ox] = best;
+                ap[oy * s->ow + ox] = a;
+            }
+        }
+    }
+}
+
 void nad_tr_maxpool_forward(const nad_tr_pool *s, const float *x, float *y, int32_t *argmax)
 {
     int64_t hw = (int64_t)s->h * s->w, ohw = (int64_t)s->oh * s->ow;
+    if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->dh == 1 && s->dw == 1 && s->pt == 0 &&
+        s->pl == 0 && 2 * s->oh <= s->h && 2 * s->ow <= s->w) {
+        maxpool_2x2(s, x, y, argmax);
+        return;
+    }
     for (int64_t p = 0; p < s->nc; p++) {
         const float *xp = x + p * hw;
         for (int oy = 0; oy < s->oh; oy++)
