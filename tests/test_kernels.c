@@ -419,6 +419,8 @@ static void test_pooling(void **state)
                 check_pool(max, 1, 3, 6, 6, 3, 3, 1, 1, 1, 1, ceil_mode, cip, 1);
             }
     check_pool(1, 2, 3, 9, 9, 3, 1, 2, 2, 2, 2, 0, 0, 2); /* dilated max pool */
+    check_pool(1, 3, 17, 8, 10, 2, 2, 0, 0, 0, 0, 0, 0, 1); /* the flat 2x2/2 path */
+    check_pool(1, 1, 3, 7, 12, 3, 1, 1, 1, 1, 1, 0, 0, 1); /* 3x3/1 padded: edges + interior */
     for (int max = 0; max < 2; max++) /* rows wider than the column-range arrays */
         check_pool(max, 1, 1, 3, 2101, 3, 2, 1, 1, 1, 1, 1, 1, 1);
 

@@ -24,6 +24,15 @@ static void tap_range(int s, int k, int d, int lo, int hi, int *t0, int *t1)
     *t1 = b;
 }
 
+/* Max of row[sx + kx*d] for kx in [k0, k1); -FLT_MAX when empty. */
+static float edge_max(const float *row, int sx, int k0, int k1, int d)
+{
+    float m = -FLT_MAX;
+    for (int kx = k0; kx < k1; kx++)
+        m = row[sx + kx * d] > m ? row[sx + kx * d] : m;
+    return m;
+}
+
 /* Per output column: valid kx range and (for average pooling) the divisor's
  * column factor.  Q is bounded by POOL_MAX_Q for the stack arrays. */
 #define POOL_MAX_Q 1024
@@ -78,16 +87,35 @@ static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int i
                             buf[i] += xr[i];
                 }
             }
+            /* Interior columns (the whole window inside the row) need no
+             * ranges: fixed-length maxima that the compiler unrolls.  Edge
+             * columns go through the general loop below. */
             int q = 0;
-            if (is_max && g->dw == 1) {
-                /* Interior columns (the whole window inside the row) need no
-                 * ranges: a fixed-length max that gcc unrolls and vectorises. */
-                for (; q < Q && kx0[q] == 0 && kx1[q] == g->kw && q * g->sw - g->pl >= 0; q++) {
-                    const float *t = tmp + (q * g->sw - g->pl);
-                    float acc = t[0];
-                    for (int kx = 1; kx < g->kw; kx++)
-                        acc = t[kx] > acc ? t[kx] : acc;
-                    yr[q] = acc;
+            while (q < Q && !(kx0[q] == 0 && kx1[q] == g->kw))
+                q++;
+            const int qa = q;
+            int qb = qa;
+            while (qb < Q && kx0[qb] == 0 && kx1[qb] == g->kw)
+                qb++;
+            if (!is_max || g->dw != 1 || qa == qb) {
+                q = 0;
+            } else {
+                for (q = 0; q < qa; q++)
+                    yr[q] = edge_max(tmp, q * g->sw - g->pl, kx0[q], kx1[q], g->dw);
+                if (g->kw == 3 && g->sw == 1) {
+                    for (; q < qb; q++) {
+                        const float *t = tmp + (q - g->pl);
+                        float m = t[1] > t[0] ? t[1] : t[0];
+                        yr[q] = t[2] > m ? t[2] : m;
+                    }
+                } else {
+                    for (; q < qb; q++) {
+                        const float *t = tmp + (q * g->sw - g->pl);
+                        float m = t[0];
+                        for (int kx = 1; kx < g->kw; kx++)
+                            m = t[kx] > m ? t[kx] : m;
+                        yr[q] = m;
+                    }
                 }
             }
             for (; q < Q; q++) {
@@ -128,9 +156,37 @@ static void pool_plane(const nad_pool_geom *g, const float *xc, float *yc, int i
     }
 }
 
+/*
+ * The 2x2 stride-2 unpadded max pool on an even-sized plane (the usual CNN
+ * downsampler), as two flat passes: pairs of rows, then pairs of neighbours
+ * along the flattened result (W == 2Q, so output j reads elements 2j, 2j+1).
+ * Both loops are long and branch-free, so they vectorise.
+ */
+#define POOL2_MAX 8192
+static void maxpool_2x2_plane(const nad_pool_geom *g, const float *xc, float *yc)
+{
+    float rows[POOL2_MAX];
+    const int W = g->w;
+    for (int p = 0; p < g->p; p++) {
+        const float *r0 = xc + (size_t)2 * p * W, *r1 = r0 + W;
+        float *t = rows + (size_t)p * W;
+        for (int i = 0; i < W; i++)
+            t[i] = r1[i] > r0[i] ? r1[i] : r0[i];
+    }
+    const int total = g->p * g->q;
+    for (int j = 0; j < total; j++)
+        yc[j] = rows[2 * j + 1] > rows[2 * j] ? rows[2 * j + 1] : rows[2 * j];
+}
+
 /* Shared driver of max and average pooling over n images. */
 static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is_max)
 {
+    if (is_max && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pt == 0 &&
+        g->pl == 0 && g->h == 2 * g->p && g->w == 2 * g->q && (size_t)g->p * g->w <= POOL2_MAX) {
+        for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
+            maxpool_2x2_plane(g, x + pl * g->h * g->w, y + pl * g->p * g->q);
+        return;
+    }
     int kx0[POOL_MAX_Q], kx1[POOL_MAX_Q], nx[POOL_MAX_Q], rows[3 * POOL_MAX_Q];
     /* Per output row: valid ky range and the divisor's row factor. */
     for (int p = 0; p < g->p && p < POOL_MAX_Q; p++) {
