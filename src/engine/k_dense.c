@@ -2,12 +2,84 @@
  * Dense layers on OpenBLAS: ONNX Gemm (alpha, beta, transposes, broadcast C)
  * with a fused activation, and batched MatMul.
  */
+#include <string.h>
+
 #include <cblas.h>
 
 #include "engine/kernels.h"
 
-/* See kernels.h.  C is broadcast into y first so one sgemm with beta = 1 adds
- * the product; the activation runs afterwards over the finished rows. */
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline v16 load16(const float *p)
+{
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float hsum16(v16 v)
+{
+    float f[16], s = 0.f;
+    memcpy(f, &v, sizeof f);
+    for (int i = 0; i < 16; i++)
+        s += f[i];
+    return s;
+}
+
+/*
+ * y[i, j] (+)= alpha * dot(a[i, :], b[j, :]) for the fully connected layer as
+ * exporters write it (Gemm with transB = 1: weights [N, K]).  Four weight rows
+ * at a time share each load of the input row; vector accumulators keep the
+ * long K sums in registers (a plain float loop would not vectorise without
+ * -ffast-math, since it reorders the sum).
+ */
+static void gemm_rows_dot(int m, int n, int k, float alpha, const float *a, const float *b, int accumulate, float *y)
+{
+    for (int i = 0; i < m; i++) {
+        const float *ar = a + (size_t)i * k;
+        float *yr = y + (size_t)i * n;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *b0 = b + (size_t)j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
+            v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+            int l = 0;
+            for (; l + 16 <= k; l += 16) {
+                v16 av = load16(ar + l);
+                s0 += av * load16(b0 + l);
+                s1 += av * load16(b1 + l);
+                s2 += av * load16(b2 + l);
+                s3 += av * load16(b3 + l);
+            }
+            float t0 = hsum16(s0), t1 = hsum16(s1), t2 = hsum16(s2), t3 = hsum16(s3);
+            for (; l < k; l++) {
+                t0 += ar[l] * b0[l];
+                t1 += ar[l] * b1[l];
+                t2 += ar[l] * b2[l];
+                t3 += ar[l] * b3[l];
+            }
+            yr[j] = alpha * t0 + (accumulate ? yr[j] : 0.f);
+            yr[j + 1] = alpha * t1 + (accumulate ? yr[j + 1] : 0.f);
+            yr[j + 2] = alpha * t2 + (accumulate ? yr[j + 2] : 0.f);
+            yr[j + 3] = alpha * t3 + (accumulate ? yr[j + 3] : 0.f);
+        }
+        for (; j < n; j++) {
+            const float *br = b + (size_t)j * k;
+            v16 s0 = {0};
+            int l = 0;
+            for (; l + 16 <= k; l += 16)
+                s0 += load16(ar + l) * load16(br + l);
+            float t = hsum16(s0);
+            for (; l < k; l++)
+                t += ar[l] * br[l];
+            yr[j] = alpha * t + (accumulate ? yr[j] : 0.f);
+        }
+    }
+}
+
+/* See kernels.h.  C is broadcast into y first so the product is added to it;
+ * the activation runs afterwards over the finished rows.  Untransposed A goes
+ * through the engine's own kernels (k_sgemm.c, or row dot products for
+ * transposed B); only transposed A uses OpenBLAS. */
 void nad_k_gemm(int m, int n, int k, float alpha, const float *a, int trans_a, const float *b, int trans_b, float beta,
                 const float *c, int cm, int cn, const nad_act *act, float *y)
 {
@@ -27,7 +99,11 @@ void nad_k_gemm(int m, int n, int k, float alpha, const float *a, int trans_a, c
         gemm_beta = 1.f;
     }
     if (m > 0 && n > 0) {
-        if (k > 0)
+        if (k > 0 && !trans_a && trans_b)
+            gemm_rows_dot(m, n, k, alpha, a, b, gemm_beta != 0.f, y);
+        else if (k > 0 && !trans_a && alpha == 1.f && gemm_beta == 0.f)
+            nad_k_sgemm(m, n, k, a, k, b, n, NULL, NULL, y, n);
+        else if (k > 0)
             cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
                         k, alpha, a, trans_a ? m : k, b, trans_b ? k : n, gemm_beta, y, n);
         else if (gemm_beta == 0.f)
@@ -49,7 +125,6 @@ void nad_k_matmul(int batch, int m, int n, int k, const float *a, int64_t a_stri
                 yi[j] = 0.f;
             continue;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.f, a + i * a_stride, k, b + i * b_stride, n,
-                    0.f, yi, n);
+        nad_k_sgemm(m, n, k, a + i * a_stride, k, b + i * b_stride, n, NULL, NULL, yi, n);
     }
 }
