@@ -31,7 +31,8 @@ _Static_assert(sizeof comp_names / sizeof comp_names[0] == NAD_COMP_COUNT, "comp
 
 static const char *const top_keys[] = {"name",       "kind",     "clock_hz", "energy_unit", "precision",
                                        "mac_energy", "static_power_w", "pe_array", "levels", "noc",
-                                       "sparsity",   "pim",      "roofline", "description", NULL};
+                                       "sparsity",   "pim",      "roofline", "description", "dram_overlap",
+                                       NULL};
 static const char *const ds_keys[] = {"weights", "inputs", "outputs", NULL};
 static const char *const pe_keys[] = {"rows", "cols", "dataflow", "macs_per_pe", NULL};
 static const char *const level_keys[] = {"name",         "kind",         "holds",           "capacity_words",
@@ -615,6 +616,9 @@ nad_status nad_arch_load(const char *path, nad_arch **out, nad_err *e)
         rc = parse_precision(&y, root, a, e);
     if (!rc)
         rc = read_nonneg(&y, root, "arch", "static_power_w", 0, 0, &a->static_power_w, e);
+    a->dram_overlap = 1;
+    if (!rc) /* added by the sparsity/fidelity work (see arch.h) */
+        rc = nad_yaml_bool(&y, root, "arch", "dram_overlap", 0, &a->dram_overlap, NULL, e);
     if (rc)
         goto fail;
     if (a->kind == NAD_TARGET_CPU) {

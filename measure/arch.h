@@ -32,6 +32,7 @@
  * added, never renamed.  Fields added by part 2 are noted here:
  *   nad_noc.diagonal_multicast (YAML noc.diagonal_multicast, default false):
  *   the cost model's input-reuse rule for row-stationary arrays (cost.c).
+ *   nad_arch.dram_overlap (YAML dram_overlap, default true): see the field.
  */
 #ifndef NAD_MEASURE_ARCH_H
 #define NAD_MEASURE_ARCH_H
@@ -193,6 +194,11 @@ typedef struct nad_arch {
     nad_sparsity sparsity;
     nad_pim pim;               /* valid when kind == NAD_TARGET_PIM              */
     nad_roofline roofline;     /* valid when kind == NAD_TARGET_CPU              */
+    /* 1 (default): DRAM transfers overlap computation, so a layer takes the
+     * largest of its compute and per-level bandwidth bounds (Eyexam).  0: the
+     * chip stops computing while it loads from or dumps to DRAM (Eyeriss v1,
+     * JSSC 2017 Sec. VI-A), so DRAM time adds to the rest. */
+    int dram_overlap;
 } nad_arch;
 
 /*

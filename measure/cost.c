@@ -101,7 +101,11 @@ static void finish(const nad_arch *a, nad_cost *c)
         }
         mem += c->energy_level[k];
     }
-    /* Eyexam step 6: each level's traffic over its bandwidth (per instance). */
+    /* Eyexam step 6: each level's traffic over its bandwidth (per instance).
+     * Without DRAM overlap (Eyeriss v1: "the chip does not perform processing
+     * while it is loading ifmap from DRAM or dumping ofmaps to DRAM", JSSC
+     * 2017 Sec. VI-A) the DRAM time is added after the other bounds. */
+    const int serial_dram = !a->dram_overlap;
     c->cycles = c->compute_cycles;
     c->bound = NAD_BOUND_COMPUTE;
     for (int k = 0; k < a->n_levels; k++) {
@@ -122,6 +126,8 @@ static void finish(const nad_arch *a, nad_cost *c)
         if (l->bandwidth > 0)
             cyc = fmax(cyc, (r + w) / l->bandwidth);
         c->level_cycles[k] = cyc;
+        if (serial_dram && a->levels[k].kind == NAD_MEM_DRAM)
+            continue;
         if (cyc > c->cycles) {
             c->cycles = cyc;
             c->bound = k;
@@ -132,6 +138,11 @@ static void finish(const nad_arch *a, nad_cost *c)
             snprintf(c->bound_name, sizeof c->bound_name, "compute");
     } else {
         snprintf(c->bound_name, sizeof c->bound_name, "%s bandwidth", a->levels[c->bound].name);
+    }
+    if (serial_dram && a->n_levels > 0 && c->level_cycles[0] > 0) {
+        c->cycles += c->level_cycles[0];
+        size_t used = strlen(c->bound_name);
+        snprintf(c->bound_name + used, sizeof c->bound_name - used, " + %s", a->levels[0].name);
     }
     c->energy_static = 0;
     if (a->static_power_w > 0 && a->energy_unit == NAD_EU_PJ && a->clock_hz > 0)
@@ -428,7 +439,7 @@ void nad_cost_nomac(const nad_arch *a, const nad_layer_shape *l, double out_dens
     if (a->n_levels > 0) {
         nad_problem p;
         memset(&p, 0, sizeof p);
-        p.act_density = l->act_density > 0 && l->act_density <= 1 ? l->act_density : 1.0;
+        p.act_density = l->act_density >= 0 && l->act_density <= 1 ? l->act_density : 1.0;
         p.out_density = out_density;
         c->reads[0][NAD_DS_INPUTS] = in;
         c->writes[0][NAD_DS_OUTPUTS] = outv;

@@ -16,6 +16,7 @@
 #include "mapper.h"
 #include "mapping.h"
 #include "workload.h"
+#include "workload_density.h"
 
 /* Everything a layer's cost depends on, laid out with no padding holes so
  * it can be hashed and compared as bytes (built from a zeroed struct). */
@@ -265,6 +266,9 @@ static void fill_row(const nad_arch *a, const nad_layer_shape *l, const est_entr
     r->energy_other = c->energy_pim + c->energy_static;
     for (int ds = 0; ds < NAD_DS_COUNT; ds++)
         r->dram_accesses += c->reads[0][ds] + c->writes[0][ds];
+    r->weight_density = l->weight_density;
+    r->input_density = l->act_density;
+    r->output_density = en->key.out_density;
     r->cycles = c->cycles;
     r->utilisation = c->utilisation;
     snprintf(r->bound, sizeof r->bound, "%s", c->bound_name);
@@ -303,9 +307,11 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
     double compute_cycles = 0;
     for (int i = 0; i < w->n_layers; i++) {
         const nad_layer_shape *l = &w->layers[i];
-        /* Assumption: a layer's outputs are as sparse as the next listed
-         * layer's inputs (its consumer in a chain); 1 for the last. */
-        double out_density = i + 1 < w->n_layers && w->layers[i + 1].act_density > 0 ? w->layers[i + 1].act_density
+        /* The layer's measured output density when known; otherwise
+         * (assumption) its outputs are as sparse as the next listed layer's
+         * inputs (its consumer in a chain), 1 for the last. */
+        double out_density = l->out_density > 0                                                    ? l->out_density
+                             : i + 1 < w->n_layers && w->layers[i + 1].act_density > 0 ? w->layers[i + 1].act_density
                                                                                         : 1.0;
         est_entry en;
         memset(&en, 0, sizeof en);
@@ -336,6 +342,10 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
         t->energy_noc += row->energy_noc;
         t->energy_other += row->energy_other;
         t->dram_accesses += row->dram_accesses;
+        double wm = (double)row->macs;
+        t->weight_density += wm * row->weight_density;
+        t->input_density += wm * row->input_density;
+        t->output_density += wm * row->output_density;
         t->cycles += row->cycles;
         compute_cycles += hit->cost.compute_cycles;
     }
@@ -343,6 +353,11 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
      * utilisation"): MACs over compute-cycle PE slots. */
     double slots = compute_cycles * (double)nad_arch_pe_count(a);
     t->utilisation = slots > 0 ? (double)t->macs / slots : 0;
+    if (t->macs > 0) {
+        t->weight_density /= (double)t->macs;
+        t->input_density /= (double)t->macs;
+        t->output_density /= (double)t->macs;
+    }
     snprintf(t->bound, sizeof t->bound, "-");
     snprintf(t->mapping, sizeof t->mapping, "-");
     *out = r;
@@ -367,12 +382,41 @@ nad_status nad_estimator_run_graph(nad_estimator *est, const nad_graph *g, nad_e
 nad_status nad_estimator_run_file(nad_estimator *est, const char *workload_path, int64_t batch, nad_estimate **out,
                                   nad_err *e)
 {
+    return nad_estimator_run_file_density(est, workload_path, batch, 0, out, e);
+}
+
+nad_status nad_estimator_run_graph_density(nad_estimator *est, const nad_graph *g, const nad_act_density *measured,
+                                           double act_density, nad_estimate **out, nad_err *e)
+{
     nad_workload *w = NULL;
     *out = NULL;
+    if (!(act_density >= 0 && act_density <= 1))
+        return nad_errf(e, NAD_EINVAL, "activation density %g is not in (0, 1]", act_density);
+    nad_status rc = nad_workload_from_graph(g, &w, e);
+    if (!rc && measured)
+        rc = nad_workload_set_measured_density(w, g, measured, e);
+    if (!rc && act_density > 0)
+        rc = nad_workload_set_act_density(w, act_density, e);
+    if (!rc)
+        rc = nad_estimator_run_workload(est, w, out, e);
+    nad_workload_free(w);
+    return rc;
+}
+
+nad_status nad_estimator_run_file_density(nad_estimator *est, const char *workload_path, int64_t batch,
+                                          double act_density, nad_estimate **out, nad_err *e)
+{
+    nad_workload *w = NULL;
+    *out = NULL;
+    if (!(act_density >= 0 && act_density <= 1))
+        return nad_errf(e, NAD_EINVAL, "activation density %g is not in (0, 1]", act_density);
     nad_status rc = nad_workload_load(workload_path, batch > 0 ? batch : 0, &w, e);
     if (rc)
         return rc;
-    rc = nad_estimator_run_workload(est, w, out, e);
+    if (act_density > 0)
+        rc = nad_workload_set_act_density(w, act_density, e);
+    if (!rc)
+        rc = nad_estimator_run_workload(est, w, out, e);
     nad_workload_free(w);
     return rc;
 }

@@ -23,6 +23,8 @@
  * Stability: part 2 (mapper/cost) builds on this header.  Fields are only ever
  * added, never renamed.  Fields added by part 2 are noted here:
  *   (none yet)
+ * Fields added by the sparsity work:
+ *   nad_layer_shape.out_density (0 from the loaders): see the field.
  */
 #ifndef NAD_MEASURE_WORKLOAD_H
 #define NAD_MEASURE_WORKLOAD_H
@@ -61,6 +63,11 @@ typedef struct nad_layer_shape {
     int is_max_pool;             /* pool: 1 max, 0 average                     */
     double weight_density;       /* fraction of non-zero weights (1.0 default) */
     double act_density;          /* fraction of non-zero input activations     */
+    /* Fraction of non-zero outputs as the layer writes them (after an
+     * activation the accelerator applies on the way out, e.g. Eyeriss's ReLU
+     * before the RLC encoder); 0 = unknown: the estimator then takes the next
+     * listed layer's act_density (its consumer in a chain). */
+    double out_density;
     int graph_node;              /* node index in the source graph, -1 if YAML */
     int line;                    /* YAML line of the layer, 0 from a graph     */
 } nad_layer_shape;

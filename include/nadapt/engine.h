@@ -50,6 +50,33 @@ int64_t nad_plan_output_size(const nad_plan *p);
 /* Frees the plan (not the graph); NULL is allowed. */
 void nad_plan_destroy(nad_plan *p);
 
+/* Fractions of non-zero values (1 - zero fraction) around one graph node. */
+typedef struct nad_act_density {
+    double in;  /* over the node's activation inputs (what an accelerator reads:
+                   graph inputs and computed tensors, not weights or
+                   constants); -1 when the node has none                    */
+    double out; /* over the node's first output                             */
+} nad_act_density;
+
+/*
+ * Measures activation sparsity on calibration data (the zero fractions that an
+ * accelerator's zero gating and run-length coding exploit, Eyeriss JSSC 2017
+ * Sec. IV-B).  Runs g in chunks of up to max_batch images over `images`
+ * (n x per_image floats, normalised NCHW, as nad_plan_input expects; per_image
+ * must equal the graph input's floats per image) with every activation kept
+ * and nothing fused, and
+ * counts the non-zero values of every activation tensor.  On success *out is
+ * a new array with one entry per graph node, in node order (free with
+ * free()): node i's densities over all n images.  NaN counts as non-zero.
+ * Side effect: shape inference runs on g for max_batch (re-run
+ * nad_graph_infer_shapes for another batch afterwards).  On failure *out is
+ * NULL.  Returns NAD_EINVAL for n < 1 or max_batch < 1, NAD_ESHAPE when
+ * per_image differs from the model's input, the planner's status
+ * (NAD_EUNSUPPORTED naming the node ...) or NAD_ENOMEM.
+ */
+nad_status nad_measure_act_density(nad_graph *g, const float *images, int64_t n, int64_t per_image, int max_batch,
+                                   nad_act_density **out, nad_err *e);
+
 /* Sets the number of threads OpenBLAS and nadapt's own kernels use (>= 1). */
 void nad_set_threads(int n);
 

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "nadapt/engine.h" /* nad_act_density */
 #include "nadapt/graph.h"
 #include "nadapt/status.h"
 
@@ -51,6 +52,10 @@ typedef struct nad_layer_estimate {
     double energy_weights, energy_inputs, energy_outputs; /* memory + NoC by data type */
     double energy_mac, energy_noc, energy_other;          /* other: PIM converters, static */
     double dram_accesses; /* values (coded words) read + written at level 0 */
+    /* Fractions of non-zero values the layer was costed with (the total row:
+     * MAC-weighted means): its weights, the input activations it reads, and
+     * the outputs it writes (after an activation applied on the way out). */
+    double weight_density, input_density, output_density;
     double cycles;
     double utilisation; /* fraction of PE-cycles doing real MACs (0..1)   */
     char bound[80];     /* "compute", "DRAM bandwidth", ...                */
@@ -83,6 +88,23 @@ void nad_estimator_destroy(nad_estimator *est);
  * nad_estimate_free).  Returns NAD_ESTATE without inferred shapes, NAD_ENOMEM.
  */
 nad_status nad_estimator_run_graph(nad_estimator *est, const nad_graph *g, nad_estimate **out, nad_err *e);
+
+/*
+ * nad_estimator_run_graph with activation sparsity: measured holds per-node
+ * densities (g->n_nodes entries, from nad_measure_act_density) or is NULL;
+ * act_density > 0 gives every layer that input and output density by hand
+ * instead (0: keep).  The target's declared sparsity support decides what the
+ * densities change (zero gating, RLC DRAM traffic); a target without it gives
+ * the dense answer.  Returns NAD_EINVAL for act_density outside [0, 1] or a
+ * measured density above 1.
+ */
+nad_status nad_estimator_run_graph_density(nad_estimator *est, const nad_graph *g, const nad_act_density *measured,
+                                           double act_density, nad_estimate **out, nad_err *e);
+
+/* nad_estimator_run_file with act_density > 0 replacing every layer's input
+ * and output activation density (0: the file's). */
+nad_status nad_estimator_run_file_density(nad_estimator *est, const char *workload_path, int64_t batch,
+                                          double act_density, nad_estimate **out, nad_err *e);
 
 /* The same for a workload YAML file (examples/workloads/NAME.yaml); batch > 0
  * replaces the file's batch size. */
