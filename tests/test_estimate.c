@@ -186,13 +186,16 @@ static nad_estimate *run_eyeriss(const char *workload, int64_t batch)
 /*
  * Eyeriss v1 on AlexNet CONV1-5, batch 4, 200 MHz (JSSC 2017): 34.7 frames/s,
  * 88% PEs active, 15.4 MB DRAM traffic, ~208.5 MB global-buffer accesses
- * (16-bit words).  Measured by this model (dense activations: the workload
- * has no measured sparsity): ~44 frames/s (+28%: Eyexam cycles are a bound;
- * the chip loses time to pass ramp-up and to DRAM transfers it does not
- * overlap, which the paper names), 87.8% utilisation, ~23.5 MB DRAM (+53%:
- * the chip's activations are RLC-coded at their real ReLU sparsity, ours at
- * density 1 are sent raw, and the mapper re-reads CONV1/CONV2 inputs to keep
- * filters, which bypass the GLB, in the 224-word spads), ~177 MB GLB (-15%).
+ * (16-bit words).  The model runs eyeriss.yaml with dram_overlap: false (the
+ * chip does not compute while loading from / dumping to DRAM, JSSC17 Sec.
+ * VI-A) and the workload's published input densities (CONV2 0.6, CONV5 0.25;
+ * CONV3/CONV4 dense: their figures are only in the paper's Table V).
+ * Measured: 29.5 frames/s (-15%: DRAM time is now serial and our DRAM traffic
+ * is still too high; the pass ramp-up the paper also names is not modelled,
+ * which would lower it further), 87.8% utilisation, 21.7 MB DRAM (+41%: dense
+ * CONV3/CONV4 inputs sent raw, and filters, which bypass the GLB in our
+ * reading, are re-read for CONV1/CONV2), 176.6 MB GLB (-15%).  Before this
+ * model had DRAM overlap and no sparsity: 44.3 frames/s, 23.5 MB, 176.6 MB.
  */
 static void test_eyeriss_alexnet(void **state)
 {
@@ -207,20 +210,21 @@ static void test_eyeriss_alexnet(void **state)
     print_message("AlexNet/Eyeriss: %.1f fps (34.7), util %.3f (0.88), DRAM %.1f MB (15.4), GLB %.1f MB (208.5)\n",
                   fps, util, dram_mb, glb_mb);
     assert_true(s.macs == 4.0 * 665784864.0); /* 665.8 M conv MACs per image [JSSC17] */
-    assert_true(fps >= 34.7 * 0.95 && fps <= 34.7 * 1.40);
+    assert_true(fps >= 34.7 * 0.80 && fps <= 34.7 * 1.15);
     assert_true(fabs(util - 0.88) <= 0.05);
-    assert_true(dram_mb >= 15.4 * 0.8 && dram_mb <= 15.4 * 1.7);
-    assert_true(glb_mb >= 208.5 * 0.75 && glb_mb <= 208.5 * 1.25);
+    assert_true(dram_mb >= 15.4 * 0.9 && dram_mb <= 15.4 * 1.5);
+    assert_true(glb_mb >= 208.5 * 0.80 && glb_mb <= 208.5 * 1.15);
     nad_estimate_free(r);
 }
 
 /*
  * Eyeriss v1 on VGG-16 CONV layers, batch 3 (JSSC 2017): 0.7 frames/s,
- * 321.1 MB DRAM.  Measured: ~2.1 frames/s (3x: the chip ran VGG-16 far below
- * its peak -- 46 GMAC per batch in 4.3 s is 32% of 33.6 GMAC/s -- for reasons
- * the Eyexam bound does not see: per-pass ramp-up and un-overlapped DRAM
- * transfers; the bound must stay above the measurement), ~480 MB DRAM (+49%:
- * dense activations sent raw, see above).
+ * 321.1 MB DRAM.  Measured: 1.26 frames/s (+80%; was 2.14 with DRAM
+ * overlapped: the paper says VGG-16's many processing passes spend more time
+ * ramping up the PE array, a cost it does not quantify and we do not model,
+ * so the model must stay above the measurement), 479.4 MB DRAM (+49%: no
+ * published per-layer VGG-16 sparsity, so activations are dense and sent raw,
+ * which can only overstate the chip's RLC-coded traffic).
  */
 static void test_eyeriss_vgg16(void **state)
 {
@@ -230,8 +234,8 @@ static void test_eyeriss_vgg16(void **state)
     double fps = 3.0 * r->clock_hz / s.cycles;
     double dram_mb = s.dram * 2 / 1e6;
     print_message("VGG-16/Eyeriss: %.2f fps (0.7), DRAM %.1f MB (321.1)\n", fps, dram_mb);
-    assert_true(fps >= 0.7 && fps <= 0.7 * 3.5);
-    assert_true(dram_mb >= 321.1 * 0.7 && dram_mb <= 321.1 * 1.6);
+    assert_true(fps >= 0.7 && fps <= 0.7 * 2.0);
+    assert_true(dram_mb >= 321.1 * 1.0 && dram_mb <= 321.1 * 1.6);
     nad_estimate_free(r);
 }
 
