@@ -276,7 +276,7 @@ static void test_from_scratch_learns(void **state)
     int64_t *tr, *ho, ntr;
     assert_int_equal(nad_train_split(train_set->n, 1000, 3, &tr, &ntr, &ho, &e), NAD_OK);
     nad_graph *g = load("resnet");
-    assert_int_equal(nad_train_init_weights(g, 5, &e), NAD_OK);
+    assert_int_equal(nad_train_init_weights(g, NAD_INIT_HE, 5, &e), NAD_OK);
     nad_train_config cfg;
     nad_train_config_defaults(&cfg);
     cfg.lr = 0.05;

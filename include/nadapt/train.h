@@ -131,9 +131,17 @@ nad_status nad_train_evaluate(nad_graph *g, const nad_dataset *d, const int64_t 
 nad_status nad_train_split(int64_t n_total, int64_t n_holdout, uint64_t seed, int64_t **train_idx, int64_t *n_train,
                            int64_t **holdout_idx, nad_err *e);
 
-/* Re-initialises g for training from scratch: He-normal (fan_in) Conv, Gemm
- * and MatMul weights, zero biases, BN gamma 1, beta 0, mean 0, var 1. */
-nad_status nad_train_init_weights(nad_graph *g, uint64_t seed, nad_err *e);
+typedef enum nad_init_scheme {
+    NAD_INIT_HE = 0, /* He normal, std sqrt(2 / fan_in); zero biases            */
+    NAD_INIT_TORCH,  /* PyTorch's nn.Conv2d/nn.Linear default: weights
+                        U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with
+                        a = sqrt 5), biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))  */
+} nad_init_scheme;
+
+/* Re-initialises g for training from scratch: Conv, Gemm and MatMul weights
+ * (and their biases) by scheme, fan_in = C/group * kh * kw or K; BN gamma 1,
+ * beta 0, mean 0, var 1; weights added/multiplied elsewhere 0/1. */
+nad_status nad_train_init_weights(nad_graph *g, nad_init_scheme scheme, uint64_t seed, nad_err *e);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@ static const char train_usage[] =
     "  --crop PAD          random crops after zero padding by PAD pixels\n"
     "  --threads T         BLAS threads (default 1)\n"
     "  --init              re-initialise (He normal, zero biases, BN 1/0) and train from scratch\n"
+    "  --init-scheme S     he (default) | torch: PyTorch's default layer init, to follow a torch recipe\n"
     "  --test              also report loss/top-1 on the test split (evaluation only)\n";
 
 /* Prints "nadapt train: <message>" on stderr; returns exit status 1. */
@@ -94,6 +95,7 @@ int cmd_train(int argc, char **argv)
     int n_mean = 0, n_std = 0;
     long holdout = 5000, holdout_seed = 1;
     int init = 0, eval_test = 0, rc = 1;
+    nad_init_scheme scheme = NAD_INIT_HE;
     nad_graph *g = NULL;
     nad_dataset *train = NULL, *test = NULL;
     int64_t *tr_idx = NULL, *ho_idx = NULL, n_tr = 0;
@@ -165,6 +167,14 @@ int cmd_train(int argc, char **argv)
         } else if ((v = opt(argc, argv, &i, "--std", &bad))) {
             if ((n_std = cli_parse_doubles(v, std_d, 4)) < 1)
                 return train_fail("--std wants 1 to 4 comma-separated numbers, not '%s'", v);
+        } else if ((v = opt(argc, argv, &i, "--init-scheme", &bad))) {
+            if (!strcmp(v, "he"))
+                scheme = NAD_INIT_HE;
+            else if (!strcmp(v, "torch"))
+                scheme = NAD_INIT_TORCH;
+            else
+                return train_fail("--init-scheme wants he or torch, not '%s'", v);
+            init = 1;
         } else if ((v = opt(argc, argv, &i, "--crop", &bad))) {
             if (cli_parse_int(v, 0, 64, &lv))
                 return train_fail("--crop wants an integer in 0..64, not '%s'", v);
@@ -215,7 +225,7 @@ int cmd_train(int argc, char **argv)
     }
     if (nad_train_split(train->n, holdout, (uint64_t)holdout_seed, &tr_idx, &n_tr, &ho_idx, &e))
         goto fail_err;
-    if (init && nad_train_init_weights(g, cfg.seed, &e))
+    if (init && nad_train_init_weights(g, scheme, cfg.seed, &e))
         goto fail_err;
     if (isatty(STDERR_FILENO)) {
         cfg.progress = show_progress;

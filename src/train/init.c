@@ -1,9 +1,13 @@
 /*
- * Weight initialisation for training from scratch: He et al. 2015 ("Delving
- * deep into rectifiers", eq. 10) normal with std = sqrt(2 / fan_in), where
- * fan_in = C/group * kh * kw for a conv and the inner size K for Gemm/MatMul.
- * Biases (and weights added by Add/Sub) start at 0, multiplicative weights
- * (Mul/Div operands) at 1, BN at gamma 1, beta 0, mean 0, var 1.
+ * Weight initialisation for training from scratch.  NAD_INIT_HE: He et al.
+ * 2015 ("Delving deep into rectifiers", eq. 10) normal with std =
+ * sqrt(2 / fan_in) and zero biases.  NAD_INIT_TORCH: what a freshly built
+ * PyTorch nn.Conv2d / nn.Linear holds, U(-b, b) with b = 1/sqrt(fan_in) for
+ * weights (kaiming_uniform_ with a = sqrt 5) and biases alike; it exists so
+ * a from-scratch run can follow a torch recipe exactly.  fan_in =
+ * C/group * kh * kw for a conv and the inner size K for Gemm/MatMul.
+ * Weights added by Add/Sub start at 0, multiplicative weights (Mul/Div
+ * operands) at 1, BN at gamma 1, beta 0, mean 0, var 1.
  */
 #include <math.h>
 
@@ -26,8 +30,9 @@ static nad_status fill(nad_graph *g, int ti, float v, nad_err *e)
     return NAD_OK;
 }
 
-/* Fills weight tensor ti with He-normal values for the given fan_in. */
-static nad_status he_normal(nad_graph *g, int ti, int64_t fan_in, nad_rng *r, nad_err *e)
+/* Fills weight tensor ti with random values for the given fan_in: He normal,
+ * or U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the torch scheme. */
+static nad_status random_fill(nad_graph *g, int ti, int64_t fan_in, nad_init_scheme scheme, nad_rng *r, nad_err *e)
 {
     nad_tensor *t = &g->tensors[ti];
     if (t->kind != NAD_TK_WEIGHT || t->dtype != NAD_DT_FLOAT || !t->blob)
@@ -35,15 +40,25 @@ static nad_status he_normal(nad_graph *g, int ti, int64_t fan_in, nad_rng *r, na
     nad_status rc = nad_tensor_make_writable(t, e);
     if (rc)
         return rc;
-    double sd = sqrt(2.0 / (double)(fan_in > 0 ? fan_in : 1));
+    double fan = (double)(fan_in > 0 ? fan_in : 1);
+    double sd = sqrt(2.0 / fan), bound = 1.0 / sqrt(fan);
     float *p = nad_tensor_f32(t);
     for (int64_t i = 0, n = nad_tensor_numel(t); i < n; i++)
-        p[i] = (float)(sd * nad_rng_normal(r));
+        p[i] = scheme == NAD_INIT_TORCH ? (float)(bound * (2.0 * nad_rng_unit(r) - 1.0))
+                                        : (float)(sd * nad_rng_normal(r));
     return NAD_OK;
 }
 
-nad_status nad_train_init_weights(nad_graph *g, uint64_t seed, nad_err *e)
+/* Initialises a bias for the scheme: zero (He) or U(-b, b) (torch). */
+static nad_status bias_fill(nad_graph *g, int ti, int64_t fan_in, nad_init_scheme scheme, nad_rng *r, nad_err *e)
 {
+    return scheme == NAD_INIT_TORCH ? random_fill(g, ti, fan_in, scheme, r, e) : fill(g, ti, 0.0f, e);
+}
+
+nad_status nad_train_init_weights(nad_graph *g, nad_init_scheme scheme, uint64_t seed, nad_err *e)
+{
+    if (scheme != NAD_INIT_HE && scheme != NAD_INIT_TORCH)
+        return nad_errf(e, NAD_EINVAL, "unknown initialisation scheme %d", (int)scheme);
     nad_rng r;
     nad_rng_seed(&r, seed ^ 0x494E4954ull);
     nad_status rc = NAD_OK;
@@ -55,20 +70,20 @@ nad_status nad_train_init_weights(nad_graph *g, uint64_t seed, nad_err *e)
             if (in1 >= 0) {
                 const nad_tensor *w = &g->tensors[in1];
                 int64_t fan = w->ndim == 4 ? w->dims[1] * w->dims[2] * w->dims[3] : 1;
-                rc = he_normal(g, in1, fan, &r, e);
+                rc = random_fill(g, in1, fan, scheme, &r, e);
+                if (!rc && in2 >= 0)
+                    rc = bias_fill(g, in2, fan, scheme, &r, e);
             }
-            if (!rc && in2 >= 0)
-                rc = fill(g, in2, 0.0f, e);
             break;
         case NAD_OP_GEMM: case NAD_OP_MATMUL:
             if (in1 >= 0) {
                 const nad_tensor *w = &g->tensors[in1];
                 int tb = nd->op == NAD_OP_GEMM && nd->attr.gemm.trans_b;
                 int64_t fan = w->ndim == 2 ? w->dims[tb ? 1 : 0] : 1;
-                rc = he_normal(g, in1, fan, &r, e);
+                rc = random_fill(g, in1, fan, scheme, &r, e);
+                if (!rc && nd->op == NAD_OP_GEMM && in2 >= 0)
+                    rc = bias_fill(g, in2, fan, scheme, &r, e);
             }
-            if (!rc && nd->op == NAD_OP_GEMM && in2 >= 0)
-                rc = fill(g, in2, 0.0f, e);
             break;
         case NAD_OP_ADD: case NAD_OP_SUB:
             for (int k = 0; k < 2 && !rc; k++)
