@@ -130,3 +130,87 @@ void nad_k_sgemm(int m, int n, int k, const float *a, int lda, const float *b, i
     for (int i = 0; i < m; i++)
         nad_k_bias_act(act, bias ? bias[i] : 0.f, c + (size_t)i * ldc, (size_t)n);
 }
+
+/* Floats of a panel-packed B for n columns and k rows (see nad_k_pack_cols). */
+size_t nad_k_packed_floats(int n, int k)
+{
+    return (size_t)((n + 15) / 16 * 16) * (size_t)k;
+}
+
+/*
+ * See kernels.h.  Panels of 32 columns (the last one 16 or 32 wide, padded
+ * with whatever the packer wrote) each hold k rows contiguously, so the tile's
+ * k loop streams through one contiguous block instead of striding across the
+ * whole matrix: with M of 16-32 output channels each B panel is used by only
+ * two to four row blocks, and strided B reads (a new page every row) were what
+ * held the kernel back.
+ */
+void nad_k_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *bp, const float *bias,
+                        const nad_act *act, float *c, int ldc)
+{
+    int j = 0;
+    const float *panel_b = bp;
+    for (; j + 32 <= n; j += 32, panel_b += (size_t)32 * k)
+        panel(m, k, a, lda, panel_b, 32, c + j, ldc, 2);
+    if (j < n) {
+        /* Last panel (1..31 columns, stored 16 or 32 wide): compute into a
+         * stack tile, copy the real columns out. */
+        const int rest = n - j, width = rest > 16 ? 32 : 16;
+        float ct[8 * 32];
+        for (int i = 0; i < m; i += 8) {
+            const int mr = m - i < 8 ? m - i : 8;
+            if (mr == 8 && width == 32)
+                tile(k, a + (size_t)i * lda, lda, panel_b, 32, ct, 32, 8, 2);
+            else if (mr == 8)
+                tile(k, a + (size_t)i * lda, lda, panel_b, 16, ct, 32, 8, 1);
+            else
+                for (int r = 0; r < mr; r++) {
+                    if (width == 32)
+                        tile(k, a + (size_t)(i + r) * lda, lda, panel_b, 32, ct + 32 * r, 32, 1, 2);
+                    else
+                        tile(k, a + (size_t)(i + r) * lda, lda, panel_b, 16, ct + 32 * r, 32, 1, 1);
+                }
+            for (int r = 0; r < mr; r++)
+                memcpy(c + (size_t)(i + r) * ldc + j, ct + 32 * r, (size_t)rest * sizeof(float));
+        }
+    }
+    for (int i = 0; i < m; i++)
+        nad_k_bias_act(act, bias ? bias[i] : 0.f, c + (size_t)i * ldc, (size_t)n);
+}
+
+/* tile() with row l of B at b + boff[l] (implicit GEMM over a padded image). */
+static inline __attribute__((always_inline)) void tile_off(int k, const float *a, int lda, const float *b,
+                                                          const int64_t *boff, float *c, int ldc, const int mr)
+{
+    v16 acc[8][2];
+    for (int r = 0; r < mr; r++)
+        acc[r][0] = acc[r][1] = (v16){0};
+    for (int l = 0; l < k; l++) {
+        const float *br = b + boff[l];
+        const v16 b0 = load16(br), b1 = load16(br + 16);
+        for (int r = 0; r < mr; r++) {
+            const float s = a[(size_t)r * lda + l];
+            acc[r][0] += s * b0;
+            acc[r][1] += s * b1;
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        store16(c + (size_t)r * ldc, acc[r][0]);
+        store16(c + (size_t)r * ldc + 16, acc[r][1]);
+    }
+}
+
+/* See kernels.h. */
+void nad_k_sgemm_offsets(int m, int n, int k, const float *a, int lda, const float *b, const int64_t *boff, float *c,
+                         int ldc)
+{
+    for (int j = 0; j < n; j += 32) {
+        int i = 0;
+        for (; i + 8 <= m; i += 8)
+            tile_off(k, a + (size_t)i * lda, lda, b + j, boff, c + (size_t)i * ldc + j, ldc, 8);
+        for (; i + 4 <= m; i += 4)
+            tile_off(k, a + (size_t)i * lda, lda, b + j, boff, c + (size_t)i * ldc + j, ldc, 4);
+        for (; i < m; i++)
+            tile_off(k, a + (size_t)i * lda, lda, b + j, boff, c + (size_t)i * ldc + j, ldc, 1);
+    }
+}

@@ -110,6 +110,31 @@ void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float 
 void nad_k_sgemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, const float *bias,
                  const nad_act *act, float *c, int ldc);
 
+/*
+ * As nad_k_sgemm, with B given panel-packed: columns in panels of 32 (the
+ * last panel 16 wide when at most 16 columns remain, else 32), each panel
+ * holding its k rows contiguously (row l of panel t at bp + t*32*k + l*width).
+ * bp holds nad_k_packed_floats(n, k) floats; nad_k_im2col_packed writes it.
+ */
+void nad_k_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *bp, const float *bias,
+                        const nad_act *act, float *c, int ldc);
+size_t nad_k_packed_floats(int n, int k);
+
+/* im2col of channels [c0, c0+cn) of one image into the panel-packed layout
+ * of nad_k_sgemm_packed (n = P*Q columns, k = cn*KH*KW rows); padding columns
+ * of the last panel are zeroed; row is scratch for P*Q floats. */
+void nad_k_im2col_packed(const nad_conv_geom *g, const float *x, int c0, int cn, float *bp, float *row);
+
+/*
+ * C[m, 0..ceil32(n)) = A[m, k] * B, row l of B starting at b + boff[l]
+ * (implicit-GEMM convolution: B's rows are shifted windows of one padded
+ * image).  Works in whole 32-column panels: columns [0, ceil32(n)) of every B
+ * row must be readable and C must have room for them (ldc >= ceil32(n)).
+ * No bias or activation (the caller's compaction pass applies them).
+ */
+void nad_k_sgemm_offsets(int m, int n, int k, const float *a, int lda, const float *b, const int64_t *boff, float *c,
+                         int ldc);
+
 /* ---- dense ------------------------------------------------------------------ */
 
 /*
