@@ -679,6 +679,19 @@ nad_status nad_plan_create_ex(nad_graph *g, int max_batch, unsigned flags, nad_p
         p->n_steps++;
     }
     p->batch_split = split;
+    /* Chunk size: the largest step's per-image input + output should take at
+     * most ~256 KiB per chunk (a quarter of a typical 1-2 MiB L2). */
+    size_t step_max = 1;
+    for (int s = 0; s < p->n_steps; s++) {
+        const nad_node *n = &g->nodes[p->steps[s].node];
+        size_t bytes = (size_t)nad_plan_per_image(p, p->steps[s].out) * sizeof(float);
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && is_act_tensor(&g->tensors[n->in[k]]))
+                bytes += (size_t)nad_plan_per_image(p, n->in[k]) * sizeof(float);
+        step_max = bytes > step_max ? bytes : step_max;
+    }
+    p->chunk = (int)((256u << 10) / step_max);
+    p->chunk = p->chunk < 1 ? 1 : p->chunk > 16 ? 16 : p->chunk;
     if (!is_act_tensor(&g->tensors[p->output])) {
         rc = nad_errf(e, NAD_EUNSUPPORTED, "graph output '%s' is a constant", g->tensors[p->output].name);
         goto fail;

@@ -110,6 +110,8 @@ struct nad_plan {
     int last_n;           /* images of the last successful run, 0 if none     */
     int64_t *img_stride;  /* per tensor index: floats from one image's data to the
                              next for batch_split slicing (see below)          */
+    int chunk;            /* batch_split plans run each thread's slice this many
+                             images at a time through all steps (cache reuse) */
 };
 
 /*
