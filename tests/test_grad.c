@@ -156,7 +156,7 @@ static void run_conv(int n, int c, int h, int w, int m, int kh, int kw, int sh, 
     conv_case cc;
     memset(&cc, 0, sizeof cc);
     nad_tr_conv *s = &cc.s;
-    *s = (nad_tr_conv){n, c, h, w, m, 0, 0, kh, kw, sh, sw, dh, dw, pt, pl, group};
+    *s = (nad_tr_conv){n, c, h, w, m, 0, 0, kh, kw, sh, sw, dh, dw, pt, pl, group, 2};
     s->oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
     s->ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
     cc.ws = malloc(nad_tr_conv_workspace(s) * sizeof(float) + 4);
@@ -417,7 +417,7 @@ static int pool_out(int in, int k, int s, int d, int p0, int p1, int ceil_mode)
 
 static void run_pool(int is_max, int nc, int h, int w, int k, int s, int pad, int ceil_mode, int cip, const char *what)
 {
-    nad_tr_pool p = {nc, h, w, 0, 0, k, k, s, s, 1, 1, pad, pad, pad, pad, cip};
+    nad_tr_pool p = {nc, h, w, 0, 0, k, k, s, s, 1, 1, pad, pad, pad, pad, cip, 2};
     p.oh = pool_out(h, k, s, 1, pad, pad, ceil_mode);
     p.ow = pool_out(w, k, s, 1, pad, pad, ceil_mode);
     gc g;
@@ -465,7 +465,7 @@ static void test_avgpool_values(void **state)
     float x[9], y[4];
     for (int i = 0; i < 9; i++)
         x[i] = (float)(i + 1);
-    nad_tr_pool p = {1, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 1};
+    nad_tr_pool p = {1, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1};
     nad_tr_avgpool_forward(&p, x, y);
     /* torch.nn.functional.avg_pool2d(x, 2, 2, ceil_mode=True) on 1..9 */
     assert_float_equal(y[0], 3.0f, 1e-6);
@@ -473,7 +473,7 @@ static void test_avgpool_values(void **state)
     assert_float_equal(y[2], 7.5f, 1e-6);
     assert_float_equal(y[3], 9.0f, 1e-6);
     /* with pad 1, count_include_pad: the corner window [pad, 1] counts 4 */
-    nad_tr_pool q = {1, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1};
+    nad_tr_pool q = {1, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1};
     nad_tr_avgpool_forward(&q, x, y);
     assert_float_equal(y[0], 1.0f / 4.0f, 1e-6);
     assert_float_equal(y[3], (5.0f + 6.0f + 8.0f + 9.0f) / 4.0f, 1e-6);
@@ -531,14 +531,14 @@ static void bn_fwd(gc *c)
 {
     bn_case *b = (bn_case *)c->p;
     nad_tr_bn_train_forward(c->in[0], c->y, b->n, b->c, b->hw, c->in[1], c->in[2], 1e-5f, 0.9f, NULL, NULL, b->mean,
-                            b->invstd);
+                            b->invstd, 2);
 }
 
 static void bn_bwd(gc *c)
 {
     const bn_case *b = c->p;
     nad_tr_bn_train_backward(c->in[0], c->dy, b->n, b->c, b->hw, c->in[1], b->mean, b->invstd, c->gin[0], c->gin[1],
-                             c->gin[2]);
+                             c->gin[2], 2);
 }
 
 static void test_bn_grad(void **state)
@@ -565,7 +565,7 @@ static void test_bn_grad(void **state)
     }
     /* running statistics: ONNX momentum convention, unbiased variance */
     float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8], gm = 1.0f, bt = 0.0f, rm = 10.0f, rv = 2.0f, sm, si;
-    nad_tr_bn_train_forward(x, y, 2, 1, 4, &gm, &bt, 0.0f, 0.9f, &rm, &rv, &sm, &si);
+    nad_tr_bn_train_forward(x, y, 2, 1, 4, &gm, &bt, 0.0f, 0.9f, &rm, &rv, &sm, &si, 1);
     assert_float_equal(rm, 0.9f * 10.0f + 0.1f * 4.5f, 1e-5);
     assert_float_equal(rv, 0.9f * 2.0f + 0.1f * 6.0f, 1e-5); /* var 5.25 * 8/7 = 6 */
     assert_float_equal(y[0], (1.0f - 4.5f) / sqrtf(5.25f), 1e-5);

@@ -143,6 +143,7 @@ nad_status nad_finetune(nad_graph *g, const nad_dataset *train, const int64_t *i
         goto out;
     if ((rc = nad_tape_create(g, cfg->batch, &t, e)))
         goto out;
+    nad_tape_set_threads(t, cfg->threads);
     if ((rc = check_data(t, train, e)))
         goto out;
     n_params = nad_tape_n_params(t);
@@ -265,6 +266,7 @@ nad_status nad_train_evaluate(nad_graph *g, const nad_dataset *d, const int64_t 
     openblas_set_num_threads(cfg->threads > 0 ? cfg->threads : 1);
     if ((rc = nad_tape_create(g, bs, &t, e)))
         goto out;
+    nad_tape_set_threads(t, cfg->threads > 0 ? cfg->threads : 1);
     if ((rc = check_data(t, d, e)))
         goto out;
     labels = malloc((size_t)bs * sizeof *labels);

@@ -29,6 +29,7 @@ typedef struct nad_tr_conv {
     int kh, kw, sh, sw, dh, dw;
     int pt, pl;       /* top and left padding           */
     int group;
+    int threads;      /* threads for the non-GEMM loops (<= 1: serial) */
 } nad_tr_conv;
 
 /* Floats of scratch the conv kernels need for this geometry. */
@@ -89,9 +90,13 @@ typedef enum nad_tr_act {
 } nad_tr_act;
 
 void nad_tr_act_forward(nad_tr_act act, float p0, float p1, const float *x, float *y, int64_t n);
+/* The same over `threads` threads (chunks of independent elements). */
+void nad_tr_act_forward_mt(nad_tr_act act, float p0, float p1, const float *x, float *y, int64_t n, int threads);
 /* dx += dy * f'(x); uses x or y, whichever the derivative is cheaper from. */
 void nad_tr_act_backward(nad_tr_act act, float p0, float p1, const float *x, const float *y, const float *dy, float *dx,
                          int64_t n);
+void nad_tr_act_backward_mt(nad_tr_act act, float p0, float p1, const float *x, const float *y, const float *dy,
+                            float *dx, int64_t n, int threads);
 
 /* Inverted dropout: y = x * mask / (1 - ratio); mask is written (0/1 bytes). */
 void nad_tr_dropout_forward(const float *x, float *y, uint8_t *mask, int64_t n, float ratio, struct nad_rng *rng);
@@ -105,6 +110,7 @@ typedef struct nad_tr_pool {
     int kh, kw, sh, sw, dh, dw;
     int pt, pl, pb, pr;
     int count_include_pad;
+    int threads; /* <= 1: serial */
 } nad_tr_pool;
 
 /* Max pooling; argmax[i] is the input offset within the plane (-1 if empty). */
@@ -125,14 +131,14 @@ void nad_tr_gmp_backward(const int32_t *argmax, const float *dy, float *dx, int6
  * updates running stats with ONNX's momentum convention. */
 void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
                              const float *beta, float eps, float momentum, float *running_mean, float *running_var,
-                             float *save_mean, float *save_invstd);
+                             float *save_mean, float *save_invstd, int threads);
 /* Inference-mode BN with the running statistics. */
 void nad_tr_bn_eval_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
                             const float *beta, const float *running_mean, const float *running_var, float eps);
 /* Backward through the batch statistics; accumulates dx, dgamma, dbeta. */
 void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_t c, int64_t hw, const float *gamma,
                               const float *save_mean, const float *save_invstd, float *dx, float *dgamma,
-                              float *dbeta);
+                              float *dbeta, int threads);
 
 /* ---- layout ops (grad_layout.c) ------------------------------------------ */
 

@@ -12,16 +12,30 @@
  * add the planes in double, in order.
  */
 #include "train/grad.h"
+#include "train/parallel.h"
 #include "train/reduce.h"
 
 #include <math.h>
 
-void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
-                             const float *beta, float eps, float momentum, float *running_mean, float *running_var,
-                             float *save_mean, float *save_invstd)
+typedef struct bn_job {
+    const float *x, *dy, *gamma, *beta, *save_mean, *save_invstd;
+    float *y, *dx, *dgamma, *dbeta, *running_mean, *running_var, *out_mean, *out_invstd;
+    int64_t n, c, hw;
+    float eps, momentum;
+} bn_job;
+
+/* Training forward for channels [lo, hi). */
+static void bn_fwd_range(void *arg, int64_t lo, int64_t hi)
 {
+    const bn_job *job = arg;
+    const float *x = job->x, *gamma = job->gamma, *beta = job->beta;
+    float *y = job->y, *running_mean = job->running_mean, *running_var = job->running_var;
+    float *save_mean = job->out_mean, *save_invstd = job->out_invstd;
+    int64_t n = job->n, c = job->c, hw = job->hw;
+    float eps = job->eps, momentum = job->momentum;
+
     double m = (double)n * (double)hw;
-    for (int64_t ch = 0; ch < c; ch++) {
+    for (int64_t ch = lo; ch < hi; ch++) {
         double s = 0.0;
         for (int64_t i = 0; i < n; i++)
             s += nad_sum(x + (i * c + ch) * hw, hw);
@@ -53,6 +67,15 @@ void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int
     }
 }
 
+void nad_tr_bn_train_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
+                             const float *beta, float eps, float momentum, float *running_mean, float *running_var,
+                             float *save_mean, float *save_invstd, int threads)
+{
+    bn_job j = {x, NULL, gamma, beta, NULL, NULL, y, NULL, NULL, NULL, running_mean, running_var, save_mean,
+                save_invstd, n, c, hw, eps, momentum};
+    nad_par_for(threads, c, 1, bn_fwd_range, &j);
+}
+
 void nad_tr_bn_eval_forward(const float *x, float *y, int64_t n, int64_t c, int64_t hw, const float *gamma,
                             const float *beta, const float *running_mean, const float *running_var, float eps)
 {
@@ -67,12 +90,16 @@ void nad_tr_bn_eval_forward(const float *x, float *y, int64_t n, int64_t c, int6
     }
 }
 
-void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_t c, int64_t hw, const float *gamma,
-                              const float *save_mean, const float *save_invstd, float *dx, float *dgamma,
-                              float *dbeta)
+/* Backward for channels [lo, hi). */
+static void bn_bwd_range(void *arg, int64_t lo, int64_t hi)
 {
+    const bn_job *job = arg;
+    const float *x = job->x, *dy = job->dy, *gamma = job->gamma, *save_mean = job->save_mean, *save_invstd = job->save_invstd;
+    float *dx = job->dx, *dgamma = job->dgamma, *dbeta = job->dbeta;
+    int64_t n = job->n, c = job->c, hw = job->hw;
+
     double m = (double)n * (double)hw;
-    for (int64_t ch = 0; ch < c; ch++) {
+    for (int64_t ch = lo; ch < hi; ch++) {
         float mu = save_mean[ch], r = save_invstd[ch];
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t i = 0; i < n; i++) {
@@ -98,4 +125,13 @@ void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_
             }
         }
     }
+}
+
+void nad_tr_bn_train_backward(const float *x, const float *dy, int64_t n, int64_t c, int64_t hw, const float *gamma,
+                              const float *save_mean, const float *save_invstd, float *dx, float *dgamma,
+                              float *dbeta, int threads)
+{
+    bn_job j = {x, dy, gamma, NULL, save_mean, save_invstd, NULL, dx, dgamma, dbeta, NULL, NULL, NULL, NULL,
+                n, c, hw, 0.0f, 0.0f};
+    nad_par_for(threads, c, 1, bn_bwd_range, &j);
 }

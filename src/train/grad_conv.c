@@ -9,6 +9,7 @@
  * dominated by call overhead).
  */
 #include "train/grad.h"
+#include "train/parallel.h"
 #include "train/reduce.h"
 
 #include <cblas.h>
@@ -107,6 +108,80 @@ static void col2im(const nad_tr_conv *s, const float *col, size_t ld, int cg, fl
     }
 }
 
+/* Work items per thread so that a thread gets at least ~32k floats to move:
+ * below that, starting a thread costs more than it saves (depthwise groups). */
+static int64_t min_items(size_t floats_per_item)
+{
+    size_t want = (size_t)1 << 15;
+    return floats_per_item ? (int64_t)((want + floats_per_item - 1) / floats_per_item) : 1;
+}
+
+/* Shared state of one chunk for the parallel loops below. */
+typedef struct conv_chunk {
+    const nad_tr_conv *s;
+    const float *x, *b, *dy;
+    float *y, *dx, *db, *col, *buf; /* buf: the [mg x ld] GEMM output / gathered dY */
+    int n0, g, cg, mg, ohw;
+    size_t ld;
+} conv_chunk;
+
+/* im2col of images [lo, hi) of the chunk into their column blocks. */
+static void par_im2col(void *arg, int64_t lo, int64_t hi)
+{
+    const conv_chunk *k = arg;
+    const nad_tr_conv *s = k->s;
+    for (int64_t i = lo; i < hi; i++)
+        im2col(s, k->x + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w, k->cg,
+               k->col + (size_t)i * k->ohw, k->ld);
+}
+
+/* Scatter of the GEMM output into NCHW plus bias, images [lo, hi). */
+static void par_scatter(void *arg, int64_t lo, int64_t hi)
+{
+    const conv_chunk *k = arg;
+    const nad_tr_conv *s = k->s;
+    for (int64_t i = lo; i < hi; i++)
+        for (int mo = 0; mo < k->mg; mo++) {
+            int oc = k->g * k->mg + mo;
+            float bias = k->b ? k->b[oc] : 0.0f;
+            const float *src = k->buf + (size_t)mo * k->ld + (size_t)i * k->ohw;
+            float *dst = k->y + ((size_t)(k->n0 + i) * s->m + oc) * k->ohw;
+            for (int p = 0; p < k->ohw; p++)
+                dst[p] = src[p] + bias;
+        }
+}
+
+/* Gather of dY rows for output channels [lo, hi) of the group, and their
+ * bias gradient (each channel summed by one thread, images in order). */
+static void par_gather(void *arg, int64_t lo, int64_t hi)
+{
+    const conv_chunk *k = arg;
+    const nad_tr_conv *s = k->s;
+    int nb = (int)(k->ld / (size_t)k->ohw);
+    for (int64_t mo = lo; mo < hi; mo++) {
+        int oc = k->g * k->mg + (int)mo;
+        double acc = 0.0;
+        for (int i = 0; i < nb; i++) {
+            const float *src = k->dy + ((size_t)(k->n0 + i) * s->m + oc) * k->ohw;
+            memcpy(k->buf + (size_t)mo * k->ld + (size_t)i * k->ohw, src, (size_t)k->ohw * sizeof(float));
+            if (k->db)
+                acc += nad_sum(src, k->ohw);
+        }
+        if (k->db)
+            k->db[oc] += (float)acc;
+    }
+}
+
+/* col2im of images [lo, hi): each image owns its dx block. */
+static void par_col2im(void *arg, int64_t lo, int64_t hi)
+{
+    const conv_chunk *k = arg;
+    const nad_tr_conv *s = k->s;
+    for (int64_t i = lo; i < hi; i++)
+        col2im(s, k->col + (size_t)i * k->ohw, k->ld, k->cg,
+               k->dx + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w);
+}
+
 void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, const float *b, float *y, float *ws)
 {
     int cg = s->c / s->group, mg = s->m / s->group;
@@ -117,19 +192,11 @@ void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, c
         size_t ld = (size_t)nb * ohw;
         float *col = ws, *out = ws + (size_t)k * ld;
         for (int g = 0; g < s->group; g++) {
-            for (int i = 0; i < nb; i++)
-                im2col(s, x + ((size_t)(n0 + i) * s->c + (size_t)g * cg) * s->h * s->w, cg, col + (size_t)i * ohw, ld);
+            conv_chunk ck = {s, x, b, NULL, y, NULL, NULL, col, out, n0, g, cg, mg, ohw, ld};
+            nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_im2col, &ck);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, (int)ld, k, 1.0f, w + (size_t)g * mg * k, k,
                         col, (int)ld, 0.0f, out, (int)ld);
-            for (int i = 0; i < nb; i++)
-                for (int mo = 0; mo < mg; mo++) {
-                    int oc = g * mg + mo;
-                    float bias = b ? b[oc] : 0.0f;
-                    const float *src = out + (size_t)mo * ld + (size_t)i * ohw;
-                    float *dst = y + ((size_t)(n0 + i) * s->m + oc) * ohw;
-                    for (int p = 0; p < ohw; p++)
-                        dst[p] = src[p] + bias;
-                }
+            nad_par_for(s->threads, nb, min_items((size_t)ohw * mg), par_scatter, &ck);
         }
     }
 }
@@ -145,24 +212,11 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
         size_t ld = (size_t)nb * ohw;
         float *col = ws, *gy = ws + (size_t)k * ld;
         for (int g = 0; g < s->group; g++) {
+            conv_chunk ck = {s, x, NULL, dy, NULL, dx, db, col, gy, n0, g, cg, mg, ohw, ld};
             /* Gather dY of this group into [mg x nb*ohw]; db sums it in a fixed order. */
-            for (int mo = 0; mo < mg; mo++) {
-                int oc = g * mg + mo;
-                double acc = 0.0;
-                for (int i = 0; i < nb; i++) {
-                    const float *src = dy + ((size_t)(n0 + i) * s->m + oc) * ohw;
-                    float *dst = gy + (size_t)mo * ld + (size_t)i * ohw;
-                    memcpy(dst, src, (size_t)ohw * sizeof *dst);
-                    if (db)
-                        acc += nad_sum(src, ohw);
-                }
-                if (db)
-                    db[oc] += (float)acc;
-            }
+            nad_par_for(s->threads, mg, min_items(ld), par_gather, &ck);
             if (dw) {
-                for (int i = 0; i < nb; i++)
-                    im2col(s, x + ((size_t)(n0 + i) * s->c + (size_t)g * cg) * s->h * s->w, cg,
-                           col + (size_t)i * ohw, ld);
+                nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_im2col, &ck);
                 /* dW_g [mg x k] += dY_g [mg x ld] * col^T [ld x k] */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, k, (int)ld, 1.0f, gy, (int)ld, col, (int)ld,
                             1.0f, dw + (size_t)g * mg * k, k);
@@ -171,9 +225,7 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
                 /* dcol [k x ld] = W_g^T [k x mg] * dY_g [mg x ld], then scatter back. */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ld, mg, 1.0f, w + (size_t)g * mg * k, k,
                             gy, (int)ld, 0.0f, col, (int)ld);
-                for (int i = 0; i < nb; i++)
-                    col2im(s, col + (size_t)i * ohw, ld, cg,
-                           dx + ((size_t)(n0 + i) * s->c + (size_t)g * cg) * s->h * s->w);
+                nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_col2im, &ck);
             }
         }
     }

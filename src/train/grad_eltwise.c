@@ -9,6 +9,7 @@
  * to 0 on broadcast axes; the sums therefore run in a fixed order.
  */
 #include "train/grad.h"
+#include "train/parallel.h"
 #include "train/rng.h"
 
 #include <math.h>
@@ -238,4 +239,36 @@ void nad_tr_dropout_backward(const uint8_t *mask, const float *dy, float *dx, in
     for (int64_t i = 0; i < n; i++)
         if (mask[i])
             dx[i] += dy[i] * scale;
+}
+
+typedef struct act_job {
+    nad_tr_act act;
+    float p0, p1;
+    const float *x, *y, *dy;
+    float *out;
+} act_job;
+
+static void act_fwd_range(void *arg, int64_t lo, int64_t hi)
+{
+    const act_job *j = arg;
+    nad_tr_act_forward(j->act, j->p0, j->p1, j->x + lo, j->out + lo, hi - lo);
+}
+
+static void act_bwd_range(void *arg, int64_t lo, int64_t hi)
+{
+    const act_job *j = arg;
+    nad_tr_act_backward(j->act, j->p0, j->p1, j->x + lo, j->y + lo, j->dy + lo, j->out + lo, hi - lo);
+}
+
+void nad_tr_act_forward_mt(nad_tr_act act, float p0, float p1, const float *x, float *y, int64_t n, int threads)
+{
+    act_job j = {act, p0, p1, x, NULL, NULL, y};
+    nad_par_for(threads, n, 1 << 15, act_fwd_range, &j);
+}
+
+void nad_tr_act_backward_mt(nad_tr_act act, float p0, float p1, const float *x, const float *y, const float *dy,
+                            float *dx, int64_t n, int threads)
+{
+    act_job j = {act, p0, p1, x, y, dy, dx};
+    nad_par_for(threads, n, 1 << 15, act_bwd_range, &j);
 }

@@ -7,6 +7,7 @@
  * part inside it), without it the divisor is the number of real pixels.
  */
 #include "train/grad.h"
+#include "train/parallel.h"
 
 #include <float.h>
 
@@ -43,7 +44,7 @@ static void maxpool_2x2(const nad_tr_pool *s, const float *x, float *y, int32_t 
     }
 }
 
-void nad_tr_maxpool_forward(const nad_tr_pool *s, const float *x, float *y, int32_t *argmax)
+static void maxpool_serial(const nad_tr_pool *s, const float *x, float *y, int32_t *argmax)
 {
     int64_t hw = (int64_t)s->h * s->w, ohw = (int64_t)s->oh * s->ow;
     if (s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->dh == 1 && s->dw == 1 && s->pt == 0 &&
@@ -78,7 +79,7 @@ void nad_tr_maxpool_forward(const nad_tr_pool *s, const float *x, float *y, int3
     }
 }
 
-void nad_tr_maxpool_backward(const nad_tr_pool *s, const int32_t *argmax, const float *dy, float *dx)
+static void maxpool_back_serial(const nad_tr_pool *s, const int32_t *argmax, const float *dy, float *dx)
 {
     int64_t hw = (int64_t)s->h * s->w, ohw = (int64_t)s->oh * s->ow;
     for (int64_t p = 0; p < s->nc; p++)
@@ -87,6 +88,45 @@ void nad_tr_maxpool_backward(const nad_tr_pool *s, const int32_t *argmax, const 
             if (a >= 0)
                 dx[p * hw + a] += dy[p * ohw + o];
         }
+}
+
+typedef struct pool_job {
+    nad_tr_pool s; /* nc = all planes */
+    const float *x, *dy;
+    float *y, *dx;
+    const int32_t *argmax_in;
+    int32_t *argmax;
+} pool_job;
+
+/* Planes [lo, hi): the same kernel on a sub-range of planes. */
+static void maxpool_range(void *arg, int64_t lo, int64_t hi)
+{
+    const pool_job *j = arg;
+    nad_tr_pool s = j->s;
+    int64_t hw = (int64_t)s.h * s.w, ohw = (int64_t)s.oh * s.ow;
+    s.nc = (int)(hi - lo);
+    maxpool_serial(&s, j->x + lo * hw, j->y + lo * ohw, j->argmax + lo * ohw);
+}
+
+static void maxpool_back_range(void *arg, int64_t lo, int64_t hi)
+{
+    const pool_job *j = arg;
+    nad_tr_pool s = j->s;
+    int64_t hw = (int64_t)s.h * s.w, ohw = (int64_t)s.oh * s.ow;
+    s.nc = (int)(hi - lo);
+    maxpool_back_serial(&s, j->argmax_in + lo * ohw, j->dy + lo * ohw, j->dx + lo * hw);
+}
+
+void nad_tr_maxpool_forward(const nad_tr_pool *s, const float *x, float *y, int32_t *argmax)
+{
+    pool_job j = {*s, x, NULL, y, NULL, NULL, argmax};
+    nad_par_for(s->threads, s->nc, 1 + (1 << 14) / ((int64_t)s->h * s->w + 1), maxpool_range, &j);
+}
+
+void nad_tr_maxpool_backward(const nad_tr_pool *s, const int32_t *argmax, const float *dy, float *dx)
+{
+    pool_job j = {*s, NULL, dy, NULL, dx, argmax, NULL};
+    nad_par_for(s->threads, s->nc, 1 + (1 << 14) / ((int64_t)s->h * s->w + 1), maxpool_back_range, &j);
 }
 
 /* Window bounds of output (oy, ox) clipped to the input, and its divisor. */

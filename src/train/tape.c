@@ -37,6 +37,7 @@ struct nad_tape {
     int skip_node;   /* final Softmax not run in backward, -1 if none        */
     int n_params;
     int *params;     /* tensor indices of trainable weights                  */
+    int threads;     /* for the kernels' own loops                           */
 };
 
 /* Dims of tensor ti for a run of n images. */
@@ -125,6 +126,7 @@ static void conv_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_conv 
     s->pt = a->pads[0];
     s->pl = a->pads[1];
     s->group = a->group ? a->group : 1;
+    s->threads = t->threads;
 }
 
 static void pool_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_pool *s)
@@ -149,6 +151,7 @@ static void pool_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_pool 
     s->pb = a->pads[2];
     s->pr = a->pads[3];
     s->count_include_pad = a->count_include_pad;
+    s->threads = t->threads;
 }
 
 /* Gemm geometry for n images; MatMul is Gemm with alpha 1 and no C, A's
@@ -286,7 +289,7 @@ static nad_status forward_node(nad_tape *t, int i, int n, int training, nad_rng 
     case NAD_OP_HARD_SWISH: case NAD_OP_TANH: {
         float p0, p1;
         nad_tr_act a = act_of(nd, &p0, &p1);
-        nad_tr_act_forward(a, p0, p1, x, y, ny);
+        nad_tr_act_forward_mt(a, p0, p1, x, y, ny, t->threads);
         break;
     }
     case NAD_OP_MAXPOOL: {
@@ -344,7 +347,7 @@ static nad_status forward_node(nad_tape *t, int i, int n, int training, nad_rng 
         ax->train_mode = training;
         if (training)
             nad_tr_bn_train_forward(x, y, nn, c, hw, gamma, beta, eps, nd->attr.bn.momentum, rm, rv, ax->bn_mean,
-                                    ax->bn_invstd);
+                                    ax->bn_invstd, t->threads);
         else
             nad_tr_bn_eval_forward(x, y, nn, c, hw, gamma, beta, rm, rv, eps);
         break;
@@ -401,7 +404,7 @@ static nad_status backward_node(nad_tape *t, int i, int n, nad_err *e)
         float p0, p1;
         nad_tr_act a = act_of(nd, &p0, &p1);
         if (dx)
-            nad_tr_act_backward(a, p0, p1, x, y, dy, dx, ny);
+            nad_tr_act_backward_mt(a, p0, p1, x, y, dy, dx, ny, t->threads);
         break;
     }
     case NAD_OP_MAXPOOL: {
@@ -460,7 +463,7 @@ static nad_status backward_node(nad_tape *t, int i, int n, nad_err *e)
             return nad_errf(e, NAD_ESTATE, "node '%s': backward needs a training-mode forward", nd->name);
         bn_geom(t, nd, n, &nn, &c, &hw);
         nad_tr_bn_train_backward(x, dy, nn, c, hw, val_of(t, nd->in[1]), ax->bn_mean, ax->bn_invstd, dx,
-                                 grad_in(t, nd, 1), grad_in(t, nd, 2));
+                                 grad_in(t, nd, 1), grad_in(t, nd, 2), t->threads);
         break;
     }
     case NAD_OP_DROPOUT:
@@ -555,6 +558,7 @@ nad_status nad_tape_create(nad_graph *g, int max_batch, nad_tape **out, nad_err 
         return nad_errf(e, NAD_ENOMEM, "out of memory");
     t->g = g;
     t->max_batch = max_batch;
+    t->threads = 1;
     t->skip_node = -1;
     t->val = calloc((size_t)g->n_tensors + 1, sizeof *t->val);
     t->grad = calloc((size_t)g->n_tensors + 1, sizeof *t->grad);
@@ -668,6 +672,11 @@ nomem:
 fail:
     nad_tape_destroy(t);
     return rc;
+}
+
+void nad_tape_set_threads(nad_tape *t, int threads)
+{
+    t->threads = threads < 1 ? 1 : threads;
 }
 
 float *nad_tape_input(nad_tape *t)

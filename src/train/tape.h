@@ -26,6 +26,10 @@ typedef struct nad_tape nad_tape;
  */
 nad_status nad_tape_create(nad_graph *g, int max_batch, nad_tape **out, nad_err *e);
 
+/* Threads for the tape's own loops (GEMMs use OpenBLAS's setting); 1 by
+ * default.  Results do not depend on it (see parallel.h). */
+void nad_tape_set_threads(nad_tape *t, int threads);
+
 /* The input buffer (max_batch x nad_tape_input_size floats, NCHW). */
 float *nad_tape_input(nad_tape *t);
 int64_t nad_tape_input_size(const nad_tape *t);
