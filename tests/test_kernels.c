@@ -148,6 +148,7 @@ static void test_conv_depthwise(void **state)
         {1, 3, 7, 7, 3, 5, 5, 2, 1, 1, 1, 2, 2, 2, 2, 3, none, 1},      /* 5x5, stride 2x1 */
         {2, 4, 11, 13, 4, 3, 3, 3, 3, 1, 1, 1, 0, 2, 1, 4, relu6, 1},   /* stride 3, asymmetric */
         {1, 2, 3, 150, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, none, 1},    /* rows too wide for registers */
+        {2, 3, 9, 20, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, relu6, 1},    /* two vectors per row, 4+4+1 rows */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);

@@ -20,29 +20,56 @@
 typedef float v16 __attribute__((vector_size(64)));
 
 /* Widest output row the register path handles (in 16-float vectors). */
-#define DW_MAX_VEC 8
+#define DW_MAX_VEC 2
 
 /* Geometry of the padded, phase-split scratch plane. */
+/* Largest stride and tap count with precomputed tables (else the plain loop). */
+#define DW_MAX_STRIDE 8
+#define DW_MAX_TAPS 64
+
 typedef struct dw_layout {
     int rows;  /* padded rows: (P-1)*sh + (KH-1)*dh + 1 */
     int nvec;  /* output row width in vectors           */
     int width; /* floats per phase row                   */
+    /* Precomputed once per call: integer division per row or tap cost more
+     * than the arithmetic of these small planes. */
+    int j0[DW_MAX_STRIDE], j1[DW_MAX_STRIDE]; /* valid columns per phase          */
+    int tap_src[DW_MAX_TAPS];                 /* per tap: phase row offset + column */
 } dw_layout;
 
-static dw_layout dw_layout_of(const nad_conv_geom *g)
+/* Fills *d; returns 0, or -1 when the conv is outside the tables' limits. */
+static int dw_layout_of(const nad_conv_geom *g, dw_layout *d)
 {
-    dw_layout d;
-    d.rows = (g->p - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-    d.nvec = (g->q + 15) / 16;
-    d.width = 16 * d.nvec + ((g->kw - 1) * g->dw) / g->sw + 1;
-    return d;
+    d->rows = (g->p - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    d->nvec = (g->q + 15) / 16;
+    d->width = 16 * d->nvec + ((g->kw - 1) * g->dw) / g->sw + 1;
+    if (d->nvec > DW_MAX_VEC || g->sw > DW_MAX_STRIDE || g->kh * g->kw > DW_MAX_TAPS)
+        return -1;
+    for (int f = 0; f < g->sw; f++) {
+        const int base = f - g->pl;
+        int j0 = base >= 0 ? 0 : (-base + g->sw - 1) / g->sw;
+        int j1 = g->w - 1 - base >= 0 ? (g->w - 1 - base) / g->sw + 1 : 0;
+        if (j1 > d->width)
+            j1 = d->width;
+        if (j0 > j1)
+            j0 = j1;
+        d->j0[f] = j0;
+        d->j1[f] = j1;
+    }
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++) {
+            const int off = kx * g->dw;
+            /* offset from the start of padded row r's phase block */
+            d->tap_src[ky * g->kw + kx] = ky * g->dh * g->sw * d->width + (off % g->sw) * d->width + off / g->sw;
+        }
+    return 0;
 }
 
 /* See kernels.h (nad_k_conv_ws_floats uses it for depthwise convs). */
 size_t nad_k_conv_dw_ws_floats(const nad_conv_geom *g)
 {
-    dw_layout d = dw_layout_of(g);
-    if (d.nvec > DW_MAX_VEC)
+    dw_layout d;
+    if (dw_layout_of(g, &d))
         return 0;
     return (size_t)d.rows * g->sw * d.width;
 }
@@ -57,22 +84,18 @@ static void fill_scratch(const nad_conv_geom *g, const dw_layout *d, const float
         for (int f = 0; f < sw; f++) {
             float *row = s + ((size_t)r * sw + f) * d->width;
             if (iy < 0 || iy >= H) {
-                memset(row, 0, (size_t)d->width * sizeof(float));
+                for (int j = 0; j < d->width; j++)
+                    row[j] = 0.f;
                 continue;
             }
             /* column j of phase f is input column j*sw + f - pl: valid for j in [j0, j1) */
-            const int base = f - g->pl;
-            int j0 = base >= 0 ? 0 : (-base + sw - 1) / sw;
-            int j1 = W - 1 - base >= 0 ? (W - 1 - base) / sw + 1 : 0;
-            if (j1 > d->width)
-                j1 = d->width;
-            if (j0 > j1)
-                j0 = j1;
+            const int base = f - g->pl, j0 = d->j0[f], j1 = d->j1[f];
             const float *xr = xc + (size_t)iy * W;
             for (int j = 0; j < j0; j++)
                 row[j] = 0.f;
-            if (sw == 1) {
-                memcpy(row + j0, xr + j0 + base, (size_t)(j1 - j0) * sizeof(float));
+            if (sw == 1) { /* a loop, not memcpy: rows are a few dozen floats */
+                for (int j = j0; j < j1; j++)
+                    row[j] = xr[j + base];
             } else {
                 for (int j = j0; j < j1; j++)
                     row[j] = xr[j * sw + base];
@@ -83,34 +106,55 @@ static void fill_scratch(const nad_conv_geom *g, const dw_layout *d, const float
     }
 }
 
-/* All output rows of one plane with nvec (a compile-time constant at each call)
- * vectors of accumulators kept in registers. */
+/*
+ * Output rows [p0, p0 + nr) of one plane; nr and nvec are compile-time
+ * constants at every call, so the nr*nvec accumulators live in registers.
+ * Several rows at once give independent FMA chains: with one 16-float vector
+ * per row (14x14 and 7x7 planes) a single row's 9 taps form one dependent
+ * chain, bound by FMA latency rather than throughput.
+ */
 static inline __attribute__((always_inline)) void dw_rows(const nad_conv_geom *g, const dw_layout *d,
                                                          const float *ws, const float *wc, float b, float *yc,
-                                                         const int nvec)
+                                                         int p0, const int nr, const int nvec)
 {
-    const int sw = g->sw, Q = g->q;
-    for (int p = 0; p < g->p; p++) {
-        v16 acc[DW_MAX_VEC];
+    const int Q = g->q, kk = g->kh * g->kw;
+    const size_t row_step = (size_t)g->sh * g->sw * d->width;
+    v16 acc[4][2];
+    for (int r = 0; r < nr; r++)
         for (int v = 0; v < nvec; v++)
-            acc[v] = (v16){0} + b;
-        for (int ky = 0; ky < g->kh; ky++) {
-            const int r = p * g->sh + ky * g->dh;
-            for (int kx = 0; kx < g->kw; kx++) {
-                const int off = kx * g->dw;
-                const float *src = ws + ((size_t)r * sw + off % sw) * d->width + off / sw;
-                const float wv = wc[ky * g->kw + kx];
-                for (int v = 0; v < nvec; v++) {
-                    v16 xv;
-                    memcpy(&xv, src + 16 * v, sizeof xv);
-                    acc[v] += wv * xv;
-                }
+            acc[r][v] = (v16){0} + b;
+    const float *rowp = ws + (size_t)p0 * row_step;
+    for (int t = 0; t < kk; t++) {
+        const float wv = wc[t];
+        for (int r = 0; r < nr; r++) {
+            const float *src = rowp + (size_t)r * row_step + d->tap_src[t];
+            for (int v = 0; v < nvec; v++) {
+                v16 xv;
+                memcpy(&xv, src + 16 * v, sizeof xv);
+                acc[r][v] += wv * xv;
             }
         }
-        float row[16 * DW_MAX_VEC];
-        memcpy(row, acc, (size_t)nvec * sizeof(v16));
-        memcpy(yc + (size_t)p * Q, row, (size_t)Q * sizeof(float));
     }
+    for (int r = 0; r < nr; r++) {
+        float row[32];
+        for (int v = 0; v < nvec; v++)
+            memcpy(row + 16 * v, &acc[r][v], sizeof(v16)); /* one vector store each */
+        float *yr = yc + (size_t)(p0 + r) * Q;
+        for (int q = 0; q < Q; q++)
+            yr[q] = row[q];
+    }
+}
+
+/* All rows of one plane: blocks of 4 rows, then single rows. */
+static inline __attribute__((always_inline)) void dw_plane(const nad_conv_geom *g, const dw_layout *d,
+                                                          const float *ws, const float *wc, float b, float *yc,
+                                                          const int nvec)
+{
+    int p = 0;
+    for (; p + 4 <= g->p; p += 4)
+        dw_rows(g, d, ws, wc, b, yc, p, 4, nvec);
+    for (; p < g->p; p++)
+        dw_rows(g, d, ws, wc, b, yc, p, 1, nvec);
 }
 
 /* The simple loop for rows too wide for the register path (rare). */
@@ -137,7 +181,8 @@ static void dw_plane_plain(const nad_conv_geom *g, const float *xc, const float 
 void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w, const float *bias, const nad_act *act,
                           float *y, float *ws)
 {
-    const dw_layout d = dw_layout_of(g);
+    dw_layout d;
+    const int plain = dw_layout_of(g, &d) != 0;
     const int kk = g->kh * g->kw;
     const size_t pq = (size_t)g->p * g->q;
     for (int c = 0; c < g->c; c++) {
@@ -145,16 +190,14 @@ void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w
         const float *wc = w + (size_t)c * kk;
         const float b = bias ? bias[c] : 0.f;
         float *yc = y + (size_t)c * pq;
-        if (d.nvec > DW_MAX_VEC || !ws) {
+        if (plain || !ws) {
             dw_plane_plain(g, xc, wc, b, yc);
         } else {
             fill_scratch(g, &d, xc, ws);
             if (d.nvec == 1)
-                dw_rows(g, &d, ws, wc, b, yc, 1);
-            else if (d.nvec == 2)
-                dw_rows(g, &d, ws, wc, b, yc, 2);
+                dw_plane(g, &d, ws, wc, b, yc, 1);
             else
-                dw_rows(g, &d, ws, wc, b, yc, d.nvec);
+                dw_plane(g, &d, ws, wc, b, yc, 2);
         }
         nad_k_bias_act(act, 0.f, yc, pq);
     }
