@@ -19,6 +19,14 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 
+/* These planes' rows are a few dozen floats: GCC would turn the copy loops
+ * into memcpy/memset calls, whose call overhead then dominated the kernel. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NAD_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NAD_NO_LIBCALLS
+#endif
+
 /* Widest output row the register path handles (in 16-float vectors). */
 #define DW_MAX_VEC 2
 
@@ -76,7 +84,7 @@ size_t nad_k_conv_dw_ws_floats(const nad_conv_geom *g)
 
 /* Fills the phase-split padded copy of one input plane: zeros outside the
  * image, one contiguous copy (stride 1) or a strided gather per row inside. */
-static void fill_scratch(const nad_conv_geom *g, const dw_layout *d, const float *xc, float *s)
+static NAD_NO_LIBCALLS void fill_scratch(const nad_conv_geom *g, const dw_layout *d, const float *xc, float *s)
 {
     const int H = g->h, W = g->w, sw = g->sw;
     for (int r = 0; r < d->rows; r++) {
@@ -136,7 +144,7 @@ static inline __attribute__((always_inline)) void dw_rows(const nad_conv_geom *g
         }
     }
     for (int r = 0; r < nr; r++) {
-        float row[32];
+        float row[32] = {0}; /* (Q <= 16 * nvec; the init only quiets -Wmaybe-uninitialized) */
         for (int v = 0; v < nvec; v++)
             memcpy(row + 16 * v, &acc[r][v], sizeof(v16)); /* one vector store each */
         float *yr = yc + (size_t)(p0 + r) * Q;
@@ -178,7 +186,7 @@ static void dw_plane_plain(const nad_conv_geom *g, const float *xc, const float 
 }
 
 /* See kernels.h: one image; ws holds nad_k_conv_dw_ws_floats(g) floats. */
-void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w, const float *bias, const nad_act *act,
+NAD_NO_LIBCALLS void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w, const float *bias, const nad_act *act,
                           float *y, float *ws)
 {
     dw_layout d;
