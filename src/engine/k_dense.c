@@ -10,17 +10,14 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 
-static inline v16 load16(const float *p)
-{
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* Unaligned vector load/store as macros: functions taking or returning
+ * vectors change the ABI when AVX-512 is off (-Wpsabi). */
+#define LOAD16(dst, p) memcpy(&(dst), (p), sizeof(v16))
 
-static inline float hsum16(v16 v)
+static inline float hsum16(const v16 *v)
 {
     float f[16], s = 0.f;
-    memcpy(f, &v, sizeof f);
+    memcpy(f, v, sizeof f);
     for (int i = 0; i < 16; i++)
         s += f[i];
     return s;
@@ -44,13 +41,18 @@ static void gemm_rows_dot(int m, int n, int k, float alpha, const float *a, cons
             v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
             int l = 0;
             for (; l + 16 <= k; l += 16) {
-                v16 av = load16(ar + l);
-                s0 += av * load16(b0 + l);
-                s1 += av * load16(b1 + l);
-                s2 += av * load16(b2 + l);
-                s3 += av * load16(b3 + l);
+                v16 av, w0, w1, w2, w3;
+                LOAD16(av, ar + l);
+                LOAD16(w0, b0 + l);
+                LOAD16(w1, b1 + l);
+                LOAD16(w2, b2 + l);
+                LOAD16(w3, b3 + l);
+                s0 += av * w0;
+                s1 += av * w1;
+                s2 += av * w2;
+                s3 += av * w3;
             }
-            float t0 = hsum16(s0), t1 = hsum16(s1), t2 = hsum16(s2), t3 = hsum16(s3);
+            float t0 = hsum16(&s0), t1 = hsum16(&s1), t2 = hsum16(&s2), t3 = hsum16(&s3);
             for (; l < k; l++) {
                 t0 += ar[l] * b0[l];
                 t1 += ar[l] * b1[l];
@@ -66,9 +68,13 @@ static void gemm_rows_dot(int m, int n, int k, float alpha, const float *a, cons
             const float *br = b + (size_t)j * k;
             v16 s0 = {0};
             int l = 0;
-            for (; l + 16 <= k; l += 16)
-                s0 += load16(ar + l) * load16(br + l);
-            float t = hsum16(s0);
+            for (; l + 16 <= k; l += 16) {
+                v16 av, bv;
+                LOAD16(av, ar + l);
+                LOAD16(bv, br + l);
+                s0 += av * bv;
+            }
+            float t = hsum16(&s0);
             for (; l < k; l++)
                 t += ar[l] * br[l];
             yr[j] = alpha * t + (accumulate ? yr[j] : 0.f);

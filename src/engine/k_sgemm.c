@@ -23,17 +23,11 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 
-static inline __attribute__((always_inline)) v16 load16(const float *p)
-{
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+/* Unaligned vector load/store as macros: functions taking or returning
+ * vectors change the ABI when AVX-512 is off (-Wpsabi). */
+#define LOAD16(dst, p) memcpy(&(dst), (p), sizeof(v16))
 
-static inline __attribute__((always_inline)) void store16(float *p, v16 v)
-{
-    memcpy(p, &v, sizeof v);
-}
+#define STORE16(p, src) memcpy((p), &(src), sizeof(v16))
 
 /*
  * One tile of mr rows x 16*nv columns (mr <= 8, nv <= 2, both compile-time
@@ -49,7 +43,7 @@ static inline __attribute__((always_inline)) void tile(int k, const float *a, in
     for (int l = 0; l < k; l++) {
         v16 bv[2];
         for (int v = 0; v < nv; v++)
-            bv[v] = load16(b + (size_t)l * ldb + 16 * v);
+            LOAD16(bv[v], b + (size_t)l * ldb + 16 * v);
         for (int r = 0; r < mr; r++) {
             const float s = a[(size_t)r * lda + l];
             for (int v = 0; v < nv; v++)
@@ -58,7 +52,7 @@ static inline __attribute__((always_inline)) void tile(int k, const float *a, in
     }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
-            store16(c + (size_t)r * ldc + 16 * v, acc[r][v]);
+            STORE16(c + (size_t)r * ldc + 16 * v, acc[r][v]);
 }
 
 /* Rows [0, m) of a 16*nv-column panel, in row blocks of 8, 4, 2, 1. */
@@ -187,7 +181,9 @@ static inline __attribute__((always_inline)) void tile_off(int k, const float *a
         acc[r][0] = acc[r][1] = (v16){0};
     for (int l = 0; l < k; l++) {
         const float *br = b + boff[l];
-        const v16 b0 = load16(br), b1 = load16(br + 16);
+        v16 b0, b1;
+        LOAD16(b0, br);
+        LOAD16(b1, br + 16);
         for (int r = 0; r < mr; r++) {
             const float s = a[(size_t)r * lda + l];
             acc[r][0] += s * b0;
@@ -195,8 +191,8 @@ static inline __attribute__((always_inline)) void tile_off(int k, const float *a
         }
     }
     for (int r = 0; r < mr; r++) {
-        store16(c + (size_t)r * ldc, acc[r][0]);
-        store16(c + (size_t)r * ldc + 16, acc[r][1]);
+        STORE16(c + (size_t)r * ldc, acc[r][0]);
+        STORE16(c + (size_t)r * ldc + 16, acc[r][1]);
     }
 }
 
