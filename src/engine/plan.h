@@ -26,8 +26,9 @@
  *
  * Threads.  When every step works image by image (batch_split), nad_plan_run
  * splits the batch into contiguous slices, one per thread, and each thread runs
- * the whole step list on its slice with OpenBLAS single-threaded; otherwise one
- * thread runs all steps and OpenBLAS gets the threads.
+ * the whole step list on its slice (in cache-sized chunks of images); otherwise
+ * one thread runs all steps.  The conv, Gemm and MatMul kernels are the
+ * engine's own (src/engine/k_sgemm.c); only Gemm with transA uses OpenBLAS.
  */
 #ifndef NAD_ENGINE_PLAN_H
 #define NAD_ENGINE_PLAN_H

@@ -6,7 +6,7 @@
  * small (tens of KB of weights, GEMMs of a few dozen rows), so per-layer
  * threading (OpenBLAS's, or a channel split) pays a synchronisation per layer
  * and leaves most GEMMs too small to split well.  Slices of whole images need
- * no synchronisation until the end of the run, and each thread's GEMMs run
+ * no synchronisation until the end of the run, and each thread's kernels run
  * single-threaded at full speed on its own core.
  */
 #include <pthread.h>
@@ -240,8 +240,11 @@ nad_status nad_plan_run(nad_plan *p, int n, nad_err *e)
         jobs[t] = (slice_job){p, b0, cnt, p->ws + per * (size_t)t};
         b0 += cnt;
     }
-    /* Each slice's GEMMs run single-threaded on that slice's thread. */
-    openblas_set_num_threads(1);
+    /* OpenBLAS's thread count is left alone here: the engine's own kernels do
+     * the conv and dense work, and calling openblas_set_num_threads() on every
+     * run woke OpenBLAS's worker threads, which then spun (sched_yield) for
+     * milliseconds on the core the second slice needed: 2 threads ran no
+     * faster than 1 (measured with bench_infer --threads 1/2). */
     for (int t = 1; t < t_used; t++)
         started[t] = pthread_create(&tid[t], NULL, run_slice, &jobs[t]) == 0;
     run_slice(&jobs[0]);
@@ -251,7 +254,6 @@ nad_status nad_plan_run(nad_plan *p, int n, nad_err *e)
         else
             run_slice(&jobs[t]); /* no thread: run it here */
     }
-    openblas_set_num_threads(threads);
     p->last_n = n;
     return NAD_OK;
 }
