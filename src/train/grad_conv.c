@@ -8,6 +8,7 @@
  * small nets here have 16-32 output channels; per-image GEMMs would be
  * dominated by call overhead).
  */
+#include "train/conv_direct.h"
 #include "train/grad.h"
 #include "train/parallel.h"
 #include "train/reduce.h"
@@ -36,6 +37,8 @@ static int chunk_images(const nad_tr_conv *s)
 
 size_t nad_tr_conv_workspace(const nad_tr_conv *s)
 {
+    if (nad_tr_conv_is_pointwise(s) || nad_tr_conv_is_depthwise(s))
+        return 0;
     size_t k = (size_t)(s->c / s->group) * s->kh * s->kw;
     size_t mg = (size_t)(s->m / s->group);
     return (size_t)chunk_images(s) * s->oh * s->ow * (k + mg);
@@ -191,6 +194,14 @@ static void par_col2im(void *arg, int64_t lo, int64_t hi)
 
 void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, const float *b, float *y, float *ws)
 {
+    if (nad_tr_conv_is_pointwise(s)) {
+        nad_tr_conv_pointwise_forward(s, x, w, b, y);
+        return;
+    }
+    if (nad_tr_conv_is_depthwise(s)) {
+        nad_tr_conv_depthwise_forward(s, x, w, b, y);
+        return;
+    }
     int cg = s->c / s->group, mg = s->m / s->group;
     int k = cg * s->kh * s->kw, ohw = s->oh * s->ow;
     int nb_max = chunk_images(s);
@@ -211,6 +222,14 @@ void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, c
 void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
                           float *db, float *ws)
 {
+    if (nad_tr_conv_is_pointwise(s)) {
+        nad_tr_conv_pointwise_backward(s, x, w, dy, dx, dw, db);
+        return;
+    }
+    if (nad_tr_conv_is_depthwise(s)) {
+        nad_tr_conv_depthwise_backward(s, x, w, dy, dx, dw, db);
+        return;
+    }
     int cg = s->c / s->group, mg = s->m / s->group;
     int k = cg * s->kh * s->kw, ohw = s->oh * s->ow;
     int nb_max = chunk_images(s);
