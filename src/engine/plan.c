@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine/plan.h"
+#include "engine/pool.h"
 
 /* Floats of padding between arena slots: keeps every buffer 64-byte aligned. */
 #define SLOT_ALIGN 16
@@ -795,6 +796,7 @@ void nad_plan_destroy(nad_plan *p)
     free(p->act);
     free(p->buf_of);
     free(p->img_stride);
+    nad_pool_destroy(p->pool);
     free(p->arena);
     free(p->ws);
     free(p);

@@ -113,6 +113,8 @@ struct nad_plan {
                              next for batch_split slicing (see below)          */
     int chunk;            /* batch_split plans run each thread's slice this many
                              images at a time through all steps (cache reuse) */
+    struct nad_pool *pool; /* worker threads for batch slices (pool.h), made on
+                              the first threaded run; NULL until then        */
 };
 
 /*

@@ -9,13 +9,13 @@
  * no synchronisation until the end of the run, and each thread's kernels run
  * single-threaded at full speed on its own core.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "engine/plan.h"
+#include "engine/pool.h"
 
 /* The thread count set by nad_set_threads: the engine's only global (the
  * public API sets it process-wide, as OpenBLAS's own setting is). */
@@ -231,28 +231,31 @@ nad_status nad_plan_run(nad_plan *p, int n, nad_err *e)
         return NAD_OK;
     }
     slice_job jobs[64];
-    pthread_t tid[64];
-    int started[64] = {0};
+    void *args[64];
     if (t_used > 64)
         t_used = 64;
     for (int t = 0, b0 = 0; t < t_used; t++) {
         int cnt = n / t_used + (t < n % t_used);
         jobs[t] = (slice_job){p, b0, cnt, p->ws + per * (size_t)t};
+        args[t] = &jobs[t];
         b0 += cnt;
     }
-    /* OpenBLAS's thread count is left alone here: the engine's own kernels do
-     * the conv and dense work, and calling openblas_set_num_threads() on every
-     * run woke OpenBLAS's worker threads, which then spun (sched_yield) for
-     * milliseconds on the core the second slice needed: 2 threads ran no
-     * faster than 1 (measured with bench_infer --threads 1/2). */
-    for (int t = 1; t < t_used; t++)
-        started[t] = pthread_create(&tid[t], NULL, run_slice, &jobs[t]) == 0;
-    run_slice(&jobs[0]);
-    for (int t = 1; t < t_used; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            run_slice(&jobs[t]); /* no thread: run it here */
+    /* Slices 1.. go to the pool's workers, slice 0 runs here.  OpenBLAS's
+     * thread count is left alone: the engine's own kernels do the conv and
+     * dense work, and calling openblas_set_num_threads() on every run woke
+     * OpenBLAS's worker threads, which then spun (sched_yield) for
+     * milliseconds on the core the second slice needed. */
+    if (p->pool && nad_pool_size(p->pool) != t_used - 1) {
+        nad_pool_destroy(p->pool);
+        p->pool = NULL;
+    }
+    if (!p->pool)
+        p->pool = nad_pool_create(t_used - 1);
+    if (!p->pool) { /* no threads available: run the slices one after another */
+        for (int t = 0; t < t_used; t++)
+            run_slice(&jobs[t]);
+    } else {
+        nad_pool_run(p->pool, run_slice, args, t_used);
     }
     p->last_n = n;
     return NAD_OK;
