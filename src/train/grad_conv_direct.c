@@ -11,6 +11,7 @@
  * dW, and parallel loops split only independent channels/planes.
  */
 #include <cblas.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "train/conv_direct.h"
@@ -118,17 +119,19 @@ static void dw_fwd_range(void *arg, int64_t lo, int64_t hi)
         float bias = j->b ? j->b[c] : 0.0f;
         for (size_t q = 0; q < ohw; q++)
             yp[q] = bias;
-        for (int oy = 0; oy < s->oh; oy++) {
-            float *yr = yp + (size_t)oy * s->ow;
-            for (int i = 0; i < s->kh; i++) {
-                int iy = oy * s->sh - s->pt + i * s->dh;
-                if (iy < 0 || iy >= s->h)
-                    continue;
-                const float *xr = xp + (size_t)iy * s->w;
-                for (int jj = 0; jj < s->kw; jj++) {
-                    float wv = wc[i * s->kw + jj];
-                    int ix0 = -s->pl + jj * s->dw, o0, o1;
-                    valid_cols(ix0, s->sw, s->w, s->ow, &o0, &o1);
+        /* tap-major: the valid column range of a tap is the same for every row */
+        for (int i = 0; i < s->kh; i++)
+            for (int jj = 0; jj < s->kw; jj++) {
+                float wv = wc[i * s->kw + jj];
+                int ix0 = -s->pl + jj * s->dw, o0, o1;
+                valid_cols(ix0, s->sw, s->w, s->ow, &o0, &o1);
+                for (int oy = 0; oy < s->oh; oy++) {
+                    int iy = oy * s->sh - s->pt + i * s->dh;
+                    if (iy < 0 || iy >= s->h)
+                        continue;
+                    /* row base as an index: ix0 may be negative, o0 skips it */
+                    const float *xr = xp + (ptrdiff_t)iy * s->w;
+                    float *yr = yp + (size_t)oy * s->ow;
                     if (s->sw == 1)
                         for (int ox = o0; ox < o1; ox++)
                             yr[ox] += wv * xr[ix0 + ox];
@@ -137,7 +140,6 @@ static void dw_fwd_range(void *arg, int64_t lo, int64_t hi)
                             yr[ox] += wv * xr[ix0 + ox * s->sw];
                 }
             }
-        }
     }
 }
 
@@ -167,20 +169,20 @@ static void dw_bwd_range(void *arg, int64_t lo, int64_t hi)
                         int iy = oy * s->sh - s->pt + i * s->dh;
                         if (iy < 0 || iy >= s->h)
                             continue;
-                        const float *xr = xp + (size_t)iy * s->w + ix0, *gr = gp + (size_t)oy * s->ow;
-                        float *dr = dxp ? dxp + (size_t)iy * s->w + ix0 : NULL;
+                        const float *xr = xp + (size_t)iy * s->w, *gr = gp + (size_t)oy * s->ow;
+                        float *dr = dxp ? dxp + (size_t)iy * s->w : NULL;
                         if (s->sw == 1) {
                             for (int ox = o0; ox < o1; ox++)
-                                acc += gr[ox] * xr[ox];
+                                acc += gr[ox] * xr[ix0 + ox];
                             if (dr)
                                 for (int ox = o0; ox < o1; ox++)
-                                    dr[ox] += wv * gr[ox];
+                                    dr[ix0 + ox] += wv * gr[ox];
                         } else {
                             for (int ox = o0; ox < o1; ox++)
-                                acc += gr[ox] * xr[ox * s->sw];
+                                acc += gr[ox] * xr[ix0 + ox * s->sw];
                             if (dr)
                                 for (int ox = o0; ox < o1; ox++)
-                                    dr[ox * s->sw] += wv * gr[ox];
+                                    dr[ix0 + ox * s->sw] += wv * gr[ox];
                         }
                     }
                     gw[i * s->kw + jj] += acc;
