@@ -174,7 +174,25 @@ static void maxpool_2x2_plane(const nad_pool_geom *g, const float *xc, float *yc
             t[i] = r1[i] > r0[i] ? r1[i] : r0[i];
     }
     const int total = g->p * g->q;
-    for (int j = 0; j < total; j++)
+    int j = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+    /* 16 outputs at a time: split 32 inputs into even and odd lanes (GCC's
+     * generic vector shuffle; gcc does not vectorise the strided scalar loop). */
+    typedef float v16 __attribute__((vector_size(64)));
+    typedef int v16i __attribute__((vector_size(64)));
+    const v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const v16i odd = even + 1;
+    for (; j + 16 <= total; j += 16) {
+        v16 a, b;
+        memcpy(&a, rows + 2 * j, sizeof a);
+        memcpy(&b, rows + 2 * j + 16, sizeof b);
+        const v16 e = __builtin_shuffle(a, b, even), o = __builtin_shuffle(a, b, odd);
+        const v16i m = e > o;
+        const v16 r = (v16)(((v16i)e & m) | ((v16i)o & ~m));
+        memcpy(yc + j, &r, sizeof r);
+    }
+#endif
+    for (; j < total; j++)
         yc[j] = rows[2 * j + 1] > rows[2 * j] ? rows[2 * j + 1] : rows[2 * j];
 }
 
