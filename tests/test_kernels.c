@@ -191,6 +191,7 @@ static void test_gemm(void **state)
             check_gemm(17, 3, 5, ta, tb, -2.0f, 1.0f, 17, 3, none); /* full C */
             check_gemm(1, 4, 9, ta, tb, 1.0f, 2.0f, 1, 1, relu);    /* scalar C */
             check_gemm(4, 6, 2, ta, tb, 1.5f, 0.f, 0, 0, none);     /* no C */
+            check_gemm(9, 11, 37, ta, tb, 0.5f, 1.f, 1, 11, relu);  /* 4x4 blocks + leftovers, K > 16 */
         }
 }
 

@@ -23,6 +23,8 @@ static inline float hsum16(const v16 *v)
     return s;
 }
 
+static void gemm_one_row(int n, int k, float alpha, const float *ar, const float *b, int accumulate, float *yr);
+
 /*
  * y[i, j] (+)= alpha * dot(a[i, :], b[j, :]) for the fully connected layer as
  * exporters write it (Gemm with transB = 1: weights [N, K]).  Four weight rows
@@ -32,53 +34,92 @@ static inline float hsum16(const v16 *v)
  */
 static void gemm_rows_dot(int m, int n, int k, float alpha, const float *a, const float *b, int accumulate, float *y)
 {
-    for (int i = 0; i < m; i++) {
-        const float *ar = a + (size_t)i * k;
-        float *yr = y + (size_t)i * n;
+    int i0 = 0;
+    /* 4 inputs x 4 weight rows per block: each weight vector loaded once
+     * serves 4 inputs, so big weight matrices stream from cache 4x less. */
+    for (; i0 + 4 <= m; i0 += 4) {
         int j = 0;
         for (; j + 4 <= n; j += 4) {
-            const float *b0 = b + (size_t)j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-            v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+            v16 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++)
+                    acc[r][c] = (v16){0};
             int l = 0;
             for (; l + 16 <= k; l += 16) {
-                v16 av, w0, w1, w2, w3;
-                LOAD16(av, ar + l);
-                LOAD16(w0, b0 + l);
-                LOAD16(w1, b1 + l);
-                LOAD16(w2, b2 + l);
-                LOAD16(w3, b3 + l);
-                s0 += av * w0;
-                s1 += av * w1;
-                s2 += av * w2;
-                s3 += av * w3;
+                v16 av[4], bv[4];
+                for (int r = 0; r < 4; r++)
+                    LOAD16(av[r], a + (size_t)(i0 + r) * k + l);
+                for (int c = 0; c < 4; c++)
+                    LOAD16(bv[c], b + (size_t)(j + c) * k + l);
+                for (int r = 0; r < 4; r++)
+                    for (int c = 0; c < 4; c++)
+                        acc[r][c] += av[r] * bv[c];
             }
-            float t0 = hsum16(&s0), t1 = hsum16(&s1), t2 = hsum16(&s2), t3 = hsum16(&s3);
-            for (; l < k; l++) {
-                t0 += ar[l] * b0[l];
-                t1 += ar[l] * b1[l];
-                t2 += ar[l] * b2[l];
-                t3 += ar[l] * b3[l];
-            }
-            yr[j] = alpha * t0 + (accumulate ? yr[j] : 0.f);
-            yr[j + 1] = alpha * t1 + (accumulate ? yr[j + 1] : 0.f);
-            yr[j + 2] = alpha * t2 + (accumulate ? yr[j + 2] : 0.f);
-            yr[j + 3] = alpha * t3 + (accumulate ? yr[j + 3] : 0.f);
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) {
+                    float t = hsum16(&acc[r][c]);
+                    const float *ar = a + (size_t)(i0 + r) * k, *br = b + (size_t)(j + c) * k;
+                    for (int q = l; q < k; q++)
+                        t += ar[q] * br[q];
+                    float *yv = y + (size_t)(i0 + r) * n + j + c;
+                    *yv = alpha * t + (accumulate ? *yv : 0.f);
+                }
         }
-        for (; j < n; j++) {
-            const float *br = b + (size_t)j * k;
-            v16 s0 = {0};
-            int l = 0;
-            for (; l + 16 <= k; l += 16) {
-                v16 av, bv;
-                LOAD16(av, ar + l);
-                LOAD16(bv, br + l);
-                s0 += av * bv;
-            }
-            float t = hsum16(&s0);
-            for (; l < k; l++)
-                t += ar[l] * br[l];
-            yr[j] = alpha * t + (accumulate ? yr[j] : 0.f);
+        if (j < n) /* leftover weight rows: the one-input path below */
+            for (int r = 0; r < 4; r++)
+                gemm_one_row(n - j, k, alpha, a + (size_t)(i0 + r) * k, b + (size_t)j * k, accumulate,
+                             y + (size_t)(i0 + r) * n + j);
+    }
+    for (int i = i0; i < m; i++)
+        gemm_one_row(n, k, alpha, a + (size_t)i * k, b, accumulate, y + (size_t)i * n);
+}
+
+/* One input row against n weight rows (4 at a time, then single). */
+static void gemm_one_row(int n, int k, float alpha, const float *ar, const float *b, int accumulate, float *yr)
+{
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *b0 = b + (size_t)j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
+        v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        int l = 0;
+        for (; l + 16 <= k; l += 16) {
+            v16 av, w0, w1, w2, w3;
+            LOAD16(av, ar + l);
+            LOAD16(w0, b0 + l);
+            LOAD16(w1, b1 + l);
+            LOAD16(w2, b2 + l);
+            LOAD16(w3, b3 + l);
+            s0 += av * w0;
+            s1 += av * w1;
+            s2 += av * w2;
+            s3 += av * w3;
         }
+        float t0 = hsum16(&s0), t1 = hsum16(&s1), t2 = hsum16(&s2), t3 = hsum16(&s3);
+        for (; l < k; l++) {
+            t0 += ar[l] * b0[l];
+            t1 += ar[l] * b1[l];
+            t2 += ar[l] * b2[l];
+            t3 += ar[l] * b3[l];
+        }
+        yr[j] = alpha * t0 + (accumulate ? yr[j] : 0.f);
+        yr[j + 1] = alpha * t1 + (accumulate ? yr[j + 1] : 0.f);
+        yr[j + 2] = alpha * t2 + (accumulate ? yr[j + 2] : 0.f);
+        yr[j + 3] = alpha * t3 + (accumulate ? yr[j + 3] : 0.f);
+    }
+    for (; j < n; j++) {
+        const float *br = b + (size_t)j * k;
+        v16 s0 = {0};
+        int l = 0;
+        for (; l + 16 <= k; l += 16) {
+            v16 av, bv;
+            LOAD16(av, ar + l);
+            LOAD16(bv, br + l);
+            s0 += av * bv;
+        }
+        float t = hsum16(&s0);
+        for (; l < k; l++)
+            t += ar[l] * br[l];
+        yr[j] = alpha * t + (accumulate ? yr[j] : 0.f);
     }
 }
 
