@@ -132,6 +132,8 @@ static void test_conv_general(void **state)
         {1, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1, none, 1},     /* pads as wide as the kernel */
         {2, 32, 7, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, relu, 1},    /* K = 288: GEMM tail in K chunks */
         {1, 5, 4, 40, 11, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, none, 1},   /* 32+ columns, 8+3 rows */
+        {2, 3, 20, 40, 9, 3, 3, 9, 8, 1, 1, 1, 1, 0, 2, 1, relu, 1},   /* strides 9x8: im2col fallback */
+        {2, 16, 12, 12, 8, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, none, 1},  /* 1x1 stride 2: one phase */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);

@@ -17,93 +17,120 @@
 #include "engine/kernels.h"
 
 /*
- * Stride-1 convs skip im2col ("implicit GEMM"): the image is copied once into
- * a zero-padded plane per channel, Hp x Wp with Hp = P + (KH-1)*dh and
- * Wp = Q + (KW-1)*dw.  Output pixel (p, q) of tap (ky, kx) then reads padded
- * element (p + ky*dh) * Wp + q + kx*dw, so in "padded-width" output coordinates
- * j = p*Wp + q every row of the virtual column matrix is one contiguous run of
- * the padded plane starting at c*Hp*Wp + ky*dh*Wp + kx*dw: the GEMM reads it
- * in place through per-row offsets.  It computes Wp/Q times the needed
- * columns (the last KW-1 of each row are junk) and a compaction pass copies the
- * Q real ones out, adding bias and activation.  Measured on 16-channel 28x28
- * 3x3 convs: im2col cost 1.7x the GEMM itself (a memcpy per 28-float row
- * segment); the padded copy is ~KH*KW times smaller.
+ * Convs skip im2col ("implicit GEMM"): the image is copied once into
+ * zero-padded planes, one per stride phase (fy, fx) < (sh, sw) and channel:
+ * phase plane (fy, fx) holds padded pixels (r*sh + fy, j*sw + fx), so it is
+ * Hq = P + (KH-1)*dh/sh rows by Wq = Q + (KW-1)*dw/sw columns.  Output pixel
+ * (p, q) of tap (ky, kx) reads padded (p*sh + ky*dh, q*sw + kx*dw), which is
+ * element (p + ky*dh/sh, q + kx*dw/sw) of phase ((ky*dh) % sh, (kx*dw) % sw).
+ * In "plane-width" output coordinates j = p*Wq + q every row of the virtual
+ * column matrix is therefore one contiguous run of a phase plane, and the GEMM
+ * (nad_k_sgemm_offsets) reads it in place through per-row offsets.  It
+ * computes Wq/Q times the needed columns (the last ones of each row are junk)
+ * and a compaction pass copies the Q real ones out, adding bias and
+ * activation.  Measured on 16-channel 28x28 3x3 convs: im2col cost 1.7x the
+ * GEMM itself (a memcpy per 28-float row segment); the planes are about
+ * KH*KW times smaller than the column matrix.
  */
 typedef struct implicit_layout {
-    int hp, wp;       /* padded plane                                   */
-    int np;           /* output columns computed: ceil32(P * Wp)         */
-    size_t plane;     /* hp * wp                                         */
-    size_t pad_floats; /* padded planes + read slack past the last plane */
-    size_t ws_floats;  /* pad + output tile (M x np) + offsets (K int64)  */
+    int hq, wq;        /* one phase plane: P + (KH-1)*dh/sh rows, Q + (KW-1)*dw/sw columns */
+    int np;            /* output columns computed: ceil32(P * wq)                          */
+    size_t phase;      /* hq * wq                                                          */
+    size_t chan;       /* sh * sw phase planes per channel                                 */
+    size_t pad_floats; /* all channels' phase planes + read slack                          */
+    size_t ws_floats;  /* offsets (K int64) + planes + output tile (M/group x np)          */
 } implicit_layout;
 
 static implicit_layout implicit_layout_of(const nad_conv_geom *g)
 {
     implicit_layout L;
     const int cg = g->c / g->group, mg = g->m / g->group, K = cg * g->kh * g->kw;
-    L.hp = g->p + (g->kh - 1) * g->dh;
-    L.wp = g->q + (g->kw - 1) * g->dw;
-    L.np = (g->p * L.wp + 31) / 32 * 32;
-    L.plane = (size_t)L.hp * L.wp;
+    const int oy_max = (g->kh - 1) * g->dh / g->sh, ox_max = (g->kw - 1) * g->dw / g->sw;
+    L.hq = g->p + oy_max;
+    L.wq = g->q + ox_max;
+    L.np = (g->p * L.wq + 31) / 32 * 32;
+    L.phase = (size_t)L.hq * L.wq;
+    L.chan = (size_t)g->sh * g->sw * L.phase;
     /* The GEMM reads up to np columns from each row start; the furthest row
-     * start is the last channel's last tap. */
-    L.pad_floats = (size_t)g->c * L.plane + (size_t)(L.np - g->p * L.wp) + (size_t)(g->kw - 1) * g->dw + 32;
+     * start is the last channel's last phase at the largest tap offset. */
+    L.pad_floats = (size_t)g->c * L.chan + (size_t)(L.np - g->p * L.wq) + (size_t)ox_max + 32;
     L.ws_floats = (2 * (size_t)K + 15) / 16 * 16 + L.pad_floats + (size_t)mg * L.np;
     return L;
 }
 
-/* Stride-1 conv of one image through the padded plane (see above). */
+/* Conv of one image through the phase-split padded planes (see above). */
 static void conv_implicit(const nad_conv_geom *g, const float *x, const float *w, const float *bias, const nad_act *act,
                           float *y, float *ws)
 {
     const implicit_layout L = implicit_layout_of(g);
     const int cg = g->c / g->group, mg = g->m / g->group, K = cg * g->kh * g->kw;
-    /* ws (64-byte aligned): K row offsets, then padded planes, then the output tile */
+    const int sh = g->sh, sw = g->sw;
+    /* ws (64-byte aligned): K row offsets, then phase planes, then the output tile */
     int64_t *boff = (int64_t *)(void *)ws;
     float *xp = ws + (2 * (size_t)K + 15) / 16 * 16, *yt = xp + L.pad_floats;
-    /* padded planes */
-    for (int c = 0; c < g->c; c++) {
-        float *pc = xp + (size_t)c * L.plane;
-        const float *xc = x + (size_t)c * g->h * g->w;
-        for (int r = 0; r < L.hp; r++) {
-            float *pr = pc + (size_t)r * L.wp;
-            const int iy = r - g->pt;
-            if (iy < 0 || iy >= g->h) {
-                memset(pr, 0, (size_t)L.wp * sizeof(float));
+    /* Which phases some tap reads (a 1x1 stride-2 conv reads only phase 0). */
+    unsigned char used[64] = {0};
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++)
+            used[(ky * g->dh % sh) * sw + kx * g->dw % sw] = 1;
+    for (int fy = 0; fy < sh; fy++) {
+        for (int fx = 0; fx < sw; fx++) {
+            if (!used[fy * sw + fx])
                 continue;
+            /* phase column j holds padded column j*sw + fx, input column
+             * j*sw + fx - pl: inside the image for j in [j0, j1) */
+            const int base = fx - g->pl;
+            int j0 = base >= 0 ? 0 : (-base + sw - 1) / sw;
+            int j1 = g->w - 1 - base >= 0 ? (g->w - 1 - base) / sw + 1 : 0;
+            j1 = j1 > L.wq ? L.wq : j1;
+            j0 = j0 > j1 ? j1 : j0;
+            for (int c = 0; c < g->c; c++) {
+                float *pc = xp + (size_t)c * L.chan + (size_t)(fy * sw + fx) * L.phase;
+                const float *xc = x + (size_t)c * g->h * g->w;
+                for (int r = 0; r < L.hq; r++) {
+                    float *pr = pc + (size_t)r * L.wq;
+                    const int iy = r * sh + fy - g->pt;
+                    if (iy < 0 || iy >= g->h) {
+                        memset(pr, 0, (size_t)L.wq * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = xc + (size_t)iy * g->w;
+                    for (int j = 0; j < j0; j++)
+                        pr[j] = 0.f;
+                    if (sw == 1) {
+                        memcpy(pr + j0, xr + j0 + base, (size_t)(j1 - j0) * sizeof(float));
+                    } else {
+                        for (int j = j0; j < j1; j++)
+                            pr[j] = xr[j * sw + base];
+                    }
+                    for (int j = j1; j < L.wq; j++)
+                        pr[j] = 0.f;
+                }
             }
-            int c0 = g->pl, c1 = g->pl + g->w; /* padded columns holding image data */
-            if (c1 > L.wp)
-                c1 = L.wp;
-            const int src0 = c0 < 0 ? -c0 : 0;
-            if (c0 < 0)
-                c0 = 0;
-            if (c0 > L.wp)
-                c0 = L.wp;
-            for (int i = 0; i < c0; i++)
-                pr[i] = 0.f;
-            if (c1 > c0)
-                memcpy(pr + c0, xc + (size_t)iy * g->w + src0, (size_t)(c1 - c0) * sizeof(float));
-            for (int i = c1 > c0 ? c1 : c0; i < L.wp; i++)
-                pr[i] = 0.f;
         }
     }
-    memset(xp + (size_t)g->c * L.plane, 0, (L.pad_floats - (size_t)g->c * L.plane) * sizeof(float));
+    memset(xp + (size_t)g->c * L.chan, 0, (L.pad_floats - (size_t)g->c * L.chan) * sizeof(float));
     for (int ci = 0; ci < cg; ci++)
         for (int ky = 0; ky < g->kh; ky++)
-            for (int kx = 0; kx < g->kw; kx++)
-                boff[(ci * g->kh + ky) * g->kw + kx] = (int64_t)ci * (int64_t)L.plane +
-                                                       (int64_t)ky * g->dh * L.wp + (int64_t)kx * g->dw;
+            for (int kx = 0; kx < g->kw; kx++) {
+                const int oy = ky * g->dh, ox = kx * g->dw;
+                boff[(ci * g->kh + ky) * g->kw + kx] = (int64_t)ci * (int64_t)L.chan +
+                                                       (int64_t)((oy % sh) * sw + ox % sw) * (int64_t)L.phase +
+                                                       (int64_t)(oy / sh) * L.wq + ox / sw;
+            }
     const size_t pq = (size_t)g->p * g->q;
     for (int gi = 0; gi < g->group; gi++) {
-        nad_k_sgemm_offsets(mg, g->p * L.wp, K, w + (size_t)gi * mg * K, K, xp + (size_t)gi * cg * L.plane, boff,
-                            yt, L.np);
+        nad_k_sgemm_offsets(mg, g->p * L.wq, K, w + (size_t)gi * mg * K, K, xp + (size_t)gi * cg * L.chan, boff, yt,
+                            L.np);
         for (int o = 0; o < mg; o++) {
             const int oc = gi * mg + o;
             float *yo = y + (size_t)oc * pq;
             const float *src = yt + (size_t)o * L.np;
-            for (int p = 0; p < g->p; p++)
-                memcpy(yo + (size_t)p * g->q, src + (size_t)p * L.wp, (size_t)g->q * sizeof(float));
+            if (L.wq == g->q) /* no junk columns (1xN kernels): one block */
+                memcpy(yo, src, pq * sizeof(float));
+            else
+                for (int p = 0; p < g->p; p++)
+                    memcpy(yo + (size_t)p * g->q, src + (size_t)p * L.wq, (size_t)g->q * sizeof(float));
             nad_k_bias_act(act, bias ? bias[oc] : 0.f, yo, pq);
         }
     }
@@ -118,7 +145,7 @@ size_t nad_k_conv_ws_floats(const nad_conv_geom *g)
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->p == g->h &&
         g->q == g->w)
         return 0; /* 1x1: GEMM on the input */
-    if (g->sh == 1 && g->sw == 1) {
+    if (g->sh * g->sw <= 64) {
         const implicit_layout L = implicit_layout_of(g);
         return L.ws_floats;
     }
@@ -227,7 +254,7 @@ void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, c
         return;
     }
     const int direct_1x1 = nad_k_conv_ws_floats(g) == 0;
-    if (!direct_1x1 && g->sh == 1 && g->sw == 1) {
+    if (!direct_1x1 && g->sh * g->sw <= 64) {
         for (int i = 0; i < n; i++)
             conv_implicit(g, x + i * in_img, w, bias, act, y + i * out_img, ws);
         return;
