@@ -441,9 +441,11 @@ static nad_status choose_kernel(planner *pl, int i, nad_plan_step *st, int *spli
 
 /*
  * Fuses the activation consuming step st's output into st when that is exact
- * and safe: the producer is Conv/Gemm/BatchNormalization, its output is read
- * by exactly one node, which is Relu/Clip/LeakyRelu, and is not a graph output
- * (someone would need the pre-activation value).
+ * and safe: the producer is Conv/Gemm/BatchNormalization (applied in the
+ * output pass) or Add/Sub/Mul/Div/Concat (applied right after, on the chunk
+ * still in cache: the residual Add+Relu), its output is read by exactly one
+ * node, which is Relu/Clip/LeakyRelu, and is not a graph output (someone would
+ * need the pre-activation value).
  */
 static void try_fuse(planner *pl, nad_plan_step *st)
 {
@@ -451,7 +453,8 @@ static void try_fuse(planner *pl, nad_plan_step *st)
     nad_graph *g = p->g;
     if (p->flags & NAD_PLAN_NO_FUSION)
         return;
-    if (st->kernel != NAD_K_CONV && st->kernel != NAD_K_GEMM && st->kernel != NAD_K_BATCHNORM)
+    if (st->kernel != NAD_K_CONV && st->kernel != NAD_K_GEMM && st->kernel != NAD_K_BATCHNORM &&
+        st->kernel != NAD_K_BINARY && st->kernel != NAD_K_CONCAT)
         return;
     int t = st->out;
     if (pl->uses[t] != 1)

@@ -70,8 +70,8 @@ typedef struct nad_plan_step {
     int node;          /* index of the graph node this step runs             */
     nad_kernel kernel; /* the kernel chosen for it                           */
     nad_act act;       /* activation applied in the output pass (NONE if none): for
-                          NAD_K_ACT the op itself, for CONV/GEMM/BATCHNORM a fused
-                          following node                                      */
+                          NAD_K_ACT the op itself, for CONV/GEMM/BATCHNORM/BINARY/
+                          CONCAT a fused following Relu/Clip/LeakyRelu node    */
     int act_node;      /* graph node fused into this step as act, -1 if none  */
     int out;           /* tensor this step writes: the node's output, or the
                           fused activation node's output                     */

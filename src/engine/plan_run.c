@@ -115,6 +115,8 @@ static void run_step(const nad_plan *p, const nad_plan_step *st, int b0, int cnt
         int rb = slice_dims(p, n->in[1], cnt, db);
         nad_k_bcast_init(&bc, dx, rx, db, rb); /* checked at plan time */
         nad_k_binary((nad_binop)(n->op - NAD_OP_ADD), &bc, x, in1, y);
+        if (st->act.kind != NAD_ACT_NONE) /* fused Relu/Clip/LeakyRelu */
+            nad_k_act(&st->act, y, y, (size_t)prod(dy, 0, ry));
         break;
     }
     case NAD_K_ACT:
@@ -162,6 +164,8 @@ static void run_step(const nad_plan *p, const nad_plan_step *st, int b0, int cnt
             nad_k_concat_part(outer, len, inner, dy[axis], off, slice_data(p, n->in[k], b0), y);
             off += len;
         }
+        if (st->act.kind != NAD_ACT_NONE) /* fused Relu/Clip/LeakyRelu */
+            nad_k_act(&st->act, y, y, (size_t)prod(dy, 0, ry));
         break;
     }
     case NAD_K_PAD:
