@@ -33,10 +33,29 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT INT TERM
 
+# Options go to both tools; model names (arguments not starting with '-' and
+# not an option's value) are run one at a time, alternating the two tools, so
+# that a change in machine load hits both sides alike.
+opts=""
+models=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads|--reps|--seconds|--batches) opts="$opts $1 $2"; shift 2 ;;
+        -*) opts="$opts $1"; shift ;;
+        *) models="$models $1"; shift ;;
+    esac
+done
+[ -n "$models" ] || models="cnn_bn resnet mobilenetv2 concat mlp_pool"
+
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
-"$build/bench_infer" --no-conv "$@" | tee -a "$out"
-NAD_ORT_DIR="$ort_dir" node "$here/bench/ort_peer.js" "$@" | tee -a "$out"
-"$build/bench_infer" "$@" --batches 64 2>/dev/null | grep -E '^(conv|gemm)' || true
+for m in $models; do
+    # shellcheck disable=SC2086
+    "$build/bench_infer" --no-conv $opts "$m" | grep -v '^gemm' | tee -a "$out"
+    # shellcheck disable=SC2086
+    NAD_ORT_DIR="$ort_dir" node "$here/bench/ort_peer.js" $opts "$m" | tee -a "$out"
+done
+# shellcheck disable=SC2086
+"$build/bench_infer" $opts --batches 64 $models 2>/dev/null | grep -E '^(conv|gemm)' || true
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
 echo
