@@ -355,6 +355,50 @@ int nad_mapping_shrink(const nad_mapping *m, const nad_problem *p, nad_mapping *
     return 1;
 }
 
+/*
+ * Names the level that makes a layer unmappable, as "FILE:LINE: levels[i]
+ * (name).capacity: ...", so a user can fix the description rather than guess.
+ * The outermost level must hold every tensor it keeps whole; any inner level
+ * must hold at least one value of each data type it keeps.  When neither rule
+ * finds the culprit (the spatial tile itself overflows a shared level), the
+ * message names the layer shape and the target.
+ */
+static nad_status explain_no_fit(const nad_arch *a, const nad_problem *p, nad_err *e)
+{
+    const int64_t *d = p->dim;
+    int64_t in_h = (d[NAD_DIM_P] - 1) * p->stride_h + (d[NAD_DIM_R] - 1) * p->dil_h + 1;
+    int64_t in_w = (d[NAD_DIM_Q] - 1) * p->stride_w + (d[NAD_DIM_S] - 1) * p->dil_w + 1;
+    int64_t whole[NAD_DS_COUNT] = {0};
+    whole[NAD_DS_WEIGHTS] = d[NAD_DIM_M] * d[NAD_DIM_C] * d[NAD_DIM_R] * d[NAD_DIM_S];
+    whole[NAD_DS_INPUTS] = d[NAD_DIM_N] * d[NAD_DIM_C] * in_h * in_w;
+    whole[NAD_DS_OUTPUTS] = d[NAD_DIM_N] * d[NAD_DIM_M] * d[NAD_DIM_P] * d[NAD_DIM_Q];
+    for (int li = 0; li < a->n_levels; li++) {
+        const nad_mem_level *lv = &a->levels[li];
+        int64_t need[NAD_DS_COUNT] = {0};
+        int64_t total = 0;
+        for (int ds = 0; ds < NAD_DS_COUNT; ds++) {
+            if (!lv->holds[ds])
+                continue;
+            need[ds] = li == 0 ? whole[ds] : 1;
+            total += need[ds];
+        }
+        if (!nad_arch_level_fits(a, li, need))
+            return nad_errf(e, NAD_EUNSUPPORTED,
+                            "%s:%d: levels[%d] (%s): capacity too small for layer N%lld M%lld C%lld P%lld Q%lld "
+                            "R%lld S%lld: no mapping fits (the %s level must hold %lld values at least)",
+                            a->path[0] ? a->path : a->name, lv->line, li, lv->name, (long long)d[NAD_DIM_N],
+                            (long long)d[NAD_DIM_M], (long long)d[NAD_DIM_C], (long long)d[NAD_DIM_P],
+                            (long long)d[NAD_DIM_Q], (long long)d[NAD_DIM_R], (long long)d[NAD_DIM_S],
+                            li == 0 ? "outermost" : "inner", (long long)total);
+    }
+    return nad_errf(e, NAD_EUNSUPPORTED,
+                    "%s: no mapping fits for N%lld M%lld C%lld P%lld Q%lld R%lld S%lld (even the smallest spatial "
+                    "tile overflows a shared level)",
+                    a->path[0] ? a->path : a->name, (long long)d[NAD_DIM_N], (long long)d[NAD_DIM_M],
+                    (long long)d[NAD_DIM_C], (long long)d[NAD_DIM_P], (long long)d[NAD_DIM_Q], (long long)d[NAD_DIM_R],
+                    (long long)d[NAD_DIM_S]);
+}
+
 nad_status nad_mapper_search(const nad_arch *a, const nad_problem *p, const nad_mapper_opts *opts, nad_mapping *best,
                              nad_cost *best_cost, nad_err *e)
 {
@@ -457,11 +501,7 @@ nad_status nad_mapper_search(const nad_arch *a, const nad_problem *p, const nad_
     }
 #undef CONSIDER
     if (!have) {
-        rc = nad_errf(e, NAD_EUNSUPPORTED,
-                      "%s: no mapping fits for N%lld M%lld C%lld P%lld Q%lld R%lld S%lld (a level is too small)",
-                      a->name, (long long)p->dim[NAD_DIM_N], (long long)p->dim[NAD_DIM_M],
-                      (long long)p->dim[NAD_DIM_C], (long long)p->dim[NAD_DIM_P], (long long)p->dim[NAD_DIM_Q],
-                      (long long)p->dim[NAD_DIM_R], (long long)p->dim[NAD_DIM_S]);
+        rc = explain_no_fit(a, p, e);
         goto out;
     }
     if (opts && opts->dominate && any_hint && have_dom) {

@@ -583,6 +583,55 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, "--target"));
 }
 
+/*
+ * A target whose levels are too small for a layer is an error naming the
+ * file, the YAML line and the level (not a crash, not a silent zero).  Both a
+ * bounded outermost level and a shared buffer too small for one value of each
+ * data type it holds are tried, by editing the shipped Timeloop design.
+ */
+static void test_no_mapping_fits(void **state)
+{
+    (void)state;
+    size_t len;
+    char *yaml = tu_read_file(tu_src("models/eyeriss-like-timeloop.yaml"), &len);
+    assert_non_null(yaml);
+    const char *key = "capacity_words: 131072";
+    char *at = strstr(yaml, key);
+    assert_non_null(at);
+    /* The glb holds inputs and outputs: one word cannot hold a value of each. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tiny-glb.yaml", tu_tmpdir());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*scapacity_words: 1     %s", (int)(at - yaml), yaml, at + strlen(key));
+    fclose(f);
+    nad_estimator *est = NULL;
+    nad_err e = {{0}};
+    nad_status rc = nad_estimator_create(path, NAD_OBJ_ENERGY, &est, &e);
+    if (rc == NAD_OK) {
+        nad_layer_shape l = conv3_1();
+        nad_workload w = {0};
+        w.layers = &l;
+        w.n_layers = 1;
+        w.batch = 1;
+        nad_estimate *r = NULL;
+        rc = nad_estimator_run_workload(est, &w, &r, &e);
+        nad_estimate_free(r);
+        nad_estimator_destroy(est);
+    }
+    assert_int_equal(rc, NAD_EUNSUPPORTED);
+    assert_non_null(strstr(e.msg, path));
+    assert_non_null(strstr(e.msg, "shared_glb"));
+    /* FILE:LINE: — the line of the level's entry. */
+    char prefix[1100];
+    snprintf(prefix, sizeof prefix, "%s:", path);
+    const char *after = strstr(e.msg, prefix);
+    assert_non_null(after);
+    assert_true(atoi(after + strlen(prefix)) > 0);
+    assert_non_null(strstr(e.msg, "no mapping fits"));
+    free(yaml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_all_targets),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_no_mapping_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
