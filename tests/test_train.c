@@ -320,6 +320,47 @@ static void test_bad_config(void **state)
     nad_graph_free(g);
 }
 
+static int stop_at_three(const nad_train_progress *p, void *user)
+{
+    int *calls = user;
+    (*calls)++;
+    assert_true(p->step >= 1 && p->step <= p->total_steps);
+    assert_true(p->lr > 0.0 && p->loss > 0.0);
+    return p->step >= 3;
+}
+
+/* A graph loaded with BN folded trains too (what the engine loads by
+ * default); the progress callback sees every step and can stop the run. */
+static void test_progress_and_folded_bn(void **state)
+{
+    (void)state;
+    nad_err e;
+    nad_graph *g = NULL;
+    assert_int_equal(nad_graph_load_onnx(tu_src("examples/fixtures/cnn_bn.op13.onnx"), 1, &g, &e), NAD_OK);
+    for (int i = 0; i < g->n_nodes; i++)
+        assert_int_not_equal(g->nodes[i].op, NAD_OP_BATCHNORM);
+    nad_train_config cfg;
+    nad_train_config_defaults(&cfg);
+    cfg.steps = 10;
+    cfg.batch = 16;
+    cfg.crop_pad = 2;
+    cfg.flip = 1;
+    cfg.nesterov = 1;
+    cfg.schedule = NAD_LR_STEP;
+    cfg.step_size = 2;
+    int calls = 0;
+    cfg.progress = stop_at_three;
+    cfg.progress_user = &calls;
+    cfg.progress_every = 1;
+    nad_train_report rep;
+    assert_int_equal(nad_finetune(g, train_set, NULL, 5000, &cfg, &rep, &e), NAD_OK);
+    assert_int_equal(rep.steps, 3);
+    assert_int_equal(rep.stopped, 1);
+    assert_int_equal(calls, 3);
+    assert_int_equal(rep.images, 48);
+    nad_graph_free(g);
+}
+
 static int file_exists(const char *p)
 {
     struct stat st;
@@ -381,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_forward_matches_torch), cmocka_unit_test(test_graph_gradients),
         cmocka_unit_test(test_finetune),              cmocka_unit_test(test_from_scratch_learns),
         cmocka_unit_test(test_bad_config),            cmocka_unit_test(test_cli_train),
+        cmocka_unit_test(test_progress_and_folded_bn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
