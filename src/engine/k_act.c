@@ -78,3 +78,9 @@ void nad_k_bias_act(const nad_act *act, float bias, float *y, size_t count)
         return;
     act_map(act, bias, y, y, count);
 }
+
+/* y = act(x + bias); the conv compaction pass (copy out and activate at once). */
+void nad_k_bias_act_copy(const nad_act *act, float bias, const float *x, float *y, size_t count)
+{
+    act_map(act, bias, x, y, count);
+}

@@ -19,13 +19,8 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 
-/* These planes' rows are a few dozen floats: GCC would turn the copy loops
- * into memcpy/memset calls, whose call overhead then dominated the kernel. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define NAD_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define NAD_NO_LIBCALLS
-#endif
+/* These planes' rows are a few dozen floats: the copy loops stay loops
+ * (NAD_NO_LIBCALLS, kernels.h). */
 
 /* Widest output row the register path handles (in 16-float vectors). */
 #define DW_MAX_VEC 2

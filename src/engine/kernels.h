@@ -77,6 +77,17 @@ void nad_k_act(const nad_act *act, const float *x, float *y, size_t count);
 /* y[i] = act(y[i] + bias) for i < count: the fused output pass of conv/Gemm. */
 void nad_k_bias_act(const nad_act *act, float bias, float *y, size_t count);
 
+/* y[i] = act(x[i] + bias) for i < count (x == y allowed). */
+void nad_k_bias_act_copy(const nad_act *act, float bias, const float *x, float *y, size_t count);
+
+/* Keeps GCC from turning short copy loops into memcpy/memset calls, whose call
+ * overhead dominates on rows of a few dozen floats. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NAD_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NAD_NO_LIBCALLS
+#endif
+
 /* ---- convolution (k_conv.c, k_conv_dw.c) ----------------------------------- */
 
 /* Floats of workspace nad_k_conv needs per call (independent of n). */
