@@ -1,14 +1,13 @@
 /*
- * 2-D convolution, NCHW input, OIHW weights: im2col + GEMM for general
- * convs, a plain GEMM on the input for 1x1 stride-1 unpadded convs, and a direct
- * loop for depthwise convs (k_conv_dw.c).  Bias and the fused activation are
- * applied per output channel right after that channel's GEMM rows are
- * written, while they are still in cache.
+ * 2-D convolution, NCHW input, OIHW weights: implicit GEMM over padded
+ * stride-phase planes for general convs (below), a plain GEMM on the input for
+ * 1x1 stride-1 unpadded convs, a direct loop for depthwise convs
+ * (k_conv_dw.c), and im2col + GEMM only as a fallback for huge strides.  Bias
+ * and the fused activation are applied per output channel right after that
+ * channel's GEMM rows are written, while they are still in cache.
  *
- * Per-image GEMMs (k_sgemm.c) write straight into the NCHW output
- * (Y_img[M, P*Q] = W[M, C*KH*KW] * col[C*KH*KW, P*Q]), so no scatter pass is
- * needed; the batch is spread over threads by the plan (each thread owns whole
- * images).
+ * GEMMs run per image (k_sgemm.c; Y_img[M, P*Q] = W[M, C*KH*KW] * cols); the
+ * batch is spread over threads by the plan (each thread owns whole images).
  */
 #include <stdint.h>
 #include <string.h>
@@ -169,48 +168,11 @@ size_t nad_k_conv_ws_floats(const nad_conv_geom *g)
 }
 
 /*
- * col[(ci*KH + ky)*KW + kx, p*Q + q] = x[c0+ci, p*sh - pt + ky*dh, q*sw - pl + kx*dw]
- * or 0 outside the image.  The valid q range of each row is computed once
- * (nad_conv_valid_range) so the inner copy has no branches.
- */
-void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float *col)
-{
-    const int P = g->p, Q = g->q, H = g->h, W = g->w;
-    for (int ci = 0; ci < cn; ci++) {
-        const float *xc = x + (size_t)(c0 + ci) * H * W;
-        for (int ky = 0; ky < g->kh; ky++) {
-            for (int kx = 0; kx < g->kw; kx++) {
-                float *row = col + ((size_t)(ci * g->kh + ky) * g->kw + kx) * P * Q;
-                int off = kx * g->dw - g->pl;
-                int q0, q1;
-                nad_conv_valid_range(off, g->sw, W, Q, &q0, &q1);
-                for (int p = 0; p < P; p++) {
-                    float *r = row + (size_t)p * Q;
-                    int iy = p * g->sh - g->pt + ky * g->dh;
-                    if (iy < 0 || iy >= H || q0 >= q1) {
-                        memset(r, 0, (size_t)Q * sizeof(float));
-                        continue;
-                    }
-                    const float *xr = xc + (size_t)iy * W;
-                    for (int q = 0; q < q0; q++)
-                        r[q] = 0.f;
-                    if (g->sw == 1) {
-                        memcpy(r + q0, xr + q0 + off, (size_t)(q1 - q0) * sizeof(float));
-                    } else {
-                        for (int q = q0; q < q1; q++)
-                            r[q] = xr[q * g->sw + off];
-                    }
-                    for (int q = q1; q < Q; q++)
-                        r[q] = 0.f;
-                }
-            }
-        }
-    }
-}
-
-/*
- * See kernels.h.  Each row of the column matrix is gathered into row (N floats
- * of scratch, like one row of nad_k_im2col), then cut into 32-column pieces
+ * See kernels.h.  Row (ci*KH + ky)*KW + kx of the column matrix holds
+ * x[c0+ci, p*sh - pt + ky*dh, q*sw - pl + kx*dw] (0 outside the image) at
+ * column p*Q + q; it is gathered into row (N floats of scratch, the valid q
+ * range computed once per row so the copy has no branches), then cut into
+ * 32-column pieces
  * that go to their panels; the last, short panel is zero-padded.
  */
 void nad_k_im2col_packed(const nad_conv_geom *g, const float *x, int c0, int cn, float *bp, float *row)

@@ -96,10 +96,10 @@ size_t nad_k_conv_ws_floats(const nad_conv_geom *g);
 /*
  * y[n,M,P,Q] = act(conv(x[n,C,H,W], w[M,C/group,KH,KW]) + bias[M]).
  * bias may be NULL.  Picks the route itself: depthwise (group == c == m) →
- * direct loop; 1x1 stride-1 pad-0 → one GEMM per image on x itself; anything
- * else → im2col into ws + GEMM per image and group.  ws holds
- * nad_k_conv_ws_floats(g) floats.  OpenBLAS runs with whatever thread count the
- * caller set.
+ * direct loop (k_conv_dw.c); 1x1 stride-1 pad-0 → one GEMM per image on x
+ * itself; anything else → implicit GEMM over zero-padded stride-phase planes
+ * (im2col only beyond 64 stride phases).  ws holds nad_k_conv_ws_floats(g)
+ * floats.  Single-threaded; no OpenBLAS.
  */
 void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
                 float *y, float *ws);
@@ -110,8 +110,6 @@ void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w
                           float *y, float *ws);
 size_t nad_k_conv_dw_ws_floats(const nad_conv_geom *g);
 
-/* im2col of channels [c0, c0+cn) of one image x[C,H,W] into col[cn*KH*KW, P*Q]. */
-void nad_k_im2col(const nad_conv_geom *g, const float *x, int c0, int cn, float *col);
 
 /*
  * Single-threaded C[m, n] = act(A[m, k] * B[k, n] + bias[i]) (bias per row, may
