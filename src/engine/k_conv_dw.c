@@ -202,6 +202,7 @@ static int dw_avx512_ok(const nad_conv_geom *g)
 typedef struct dw_masks {
     __mmask16 load[16][2]; /* per kx and vector: lanes whose input column is inside */
     __mmask16 store[2];    /* lanes < Q                                           */
+    intptr_t off[16];      /* per kx: byte offset of lane 0's column in the row    */
 } dw_masks;
 
 /* The masks depend only on the geometry: computed once per call. */
@@ -223,50 +224,78 @@ static void dw_masks_of(const nad_conv_geom *g, dw_masks *mk)
         const int left = Q - 16 * v;
         sm[v] = (__mmask16)(left >= 16 ? 0xffffu : left > 0 ? (1u << left) - 1 : 0u);
     }
+    for (int kx = 0; kx < g->kw; kx++)
+        mk->off[kx] = (intptr_t)(kx * g->dw - g->pl) * (intptr_t)sizeof(float);
+}
+
+/*
+ * Output rows [p0, p0 + nr) with nvec vectors per row; nr and nvec are
+ * compile-time constants at every call, so the accumulators stay in
+ * registers (with runtime bounds gcc kept them in memory: a store per FMA).
+ */
+static inline __attribute__((always_inline)) void dw_block_avx512(const nad_conv_geom *g, const dw_masks *mk,
+                                                                 const float *xc, const float *wc, float b,
+                                                                 int kind, __m512 lo, __m512 hi, float *yc, int p0,
+                                                                 const int nr, const int nvec)
+{
+    const int W = g->w, Q = g->q;
+    __m512 acc[4][2];
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nvec; v++)
+            acc[r][v] = _mm512_set1_ps(b);
+    for (int ky = 0; ky < g->kh; ky++) {
+        for (int r = 0; r < nr; r++) {
+            const int iy = p0 + r - g->pt + ky * g->dh;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            const uintptr_t xr = (uintptr_t)(xc + (size_t)iy * W);
+            for (int kx = 0; kx < g->kw; kx++) {
+                const __m512 wv = _mm512_set1_ps(wc[ky * g->kw + kx]);
+                for (int v = 0; v < nvec; v++) {
+                    /* address arithmetic in integers: the masked-off lanes
+                     * may lie before the row (never accessed) */
+                    const void *src = (const void *)(xr + (uintptr_t)(mk->off[kx] + 64 * v));
+                    acc[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk->load[kx][v], src), acc[r][v]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nvec; v++) {
+            __m512 o = acc[r][v];
+            if (kind == NAD_ACT_RELU)
+                o = _mm512_max_ps(o, _mm512_setzero_ps());
+            else if (kind == NAD_ACT_CLIP)
+                o = _mm512_min_ps(_mm512_max_ps(o, lo), hi);
+            _mm512_mask_storeu_ps(yc + (size_t)(p0 + r) * Q + 16 * v, mk->store[v], o);
+        }
+}
+
+/* A whole stride-1 plane: blocks of 4 rows, then single rows. */
+static inline __attribute__((always_inline)) void dw_plane_avx512_n(const nad_conv_geom *g, const dw_masks *mk,
+                                                                   const float *xc, const float *wc, float b,
+                                                                   int kind, __m512 lo, __m512 hi, float *yc,
+                                                                   const int nvec)
+{
+    int p = 0;
+    for (; p + 4 <= g->p; p += 4)
+        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 4, nvec);
+    for (; p < g->p; p++)
+        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 1, nvec);
 }
 
 static void dw_plane_avx512(const nad_conv_geom *g, const dw_masks *mk, const float *xc, const float *wc, float b,
                             const nad_act *act, float *yc)
 {
-    const int W = g->w, Q = g->q, nvec = (Q + 15) / 16;
     const int kind = act ? (int)act->kind : NAD_ACT_NONE;
     const __m512 lo = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->a : 0.f);
     const __m512 hi = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->b : 0.f);
-    for (int p0 = 0; p0 < g->p; p0 += 4) {
-        const int nr = g->p - p0 < 4 ? g->p - p0 : 4;
-        __m512 acc[4][2];
-        for (int r = 0; r < 4; r++)
-            acc[r][0] = acc[r][1] = _mm512_set1_ps(b);
-        for (int ky = 0; ky < g->kh; ky++) {
-            for (int r = 0; r < nr; r++) {
-                const int iy = p0 + r - g->pt + ky * g->dh;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                const uintptr_t xr = (uintptr_t)(xc + (size_t)iy * W);
-                for (int kx = 0; kx < g->kw; kx++) {
-                    const __m512 wv = _mm512_set1_ps(wc[ky * g->kw + kx]);
-                    const intptr_t off = (intptr_t)(kx * g->dw - g->pl) * (intptr_t)sizeof(float);
-                    for (int v = 0; v < nvec; v++) {
-                        /* address arithmetic in integers: the masked-off
-                         * lanes may lie before the row (never accessed) */
-                        const void *src = (const void *)(xr + (uintptr_t)(off + 64 * v));
-                        acc[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk->load[kx][v], src), acc[r][v]);
-                    }
-                }
-            }
-        }
-        for (int r = 0; r < nr; r++)
-            for (int v = 0; v < nvec; v++) {
-                __m512 o = acc[r][v];
-                if (kind == NAD_ACT_RELU)
-                    o = _mm512_max_ps(o, _mm512_setzero_ps());
-                else if (kind == NAD_ACT_CLIP)
-                    o = _mm512_min_ps(_mm512_max_ps(o, lo), hi);
-                _mm512_mask_storeu_ps(yc + (size_t)(p0 + r) * Q + 16 * v, mk->store[v], o);
-            }
-    }
+    if (g->q <= 16)
+        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 1);
+    else
+        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 2);
     if (kind != NAD_ACT_NONE && kind != NAD_ACT_RELU && kind != NAD_ACT_CLIP)
-        nad_k_act(act, yc, yc, (size_t)g->p * Q);
+        nad_k_act(act, yc, yc, (size_t)g->p * g->q);
 }
 #endif
 
