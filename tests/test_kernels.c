@@ -142,7 +142,7 @@ static void test_conv_general(void **state)
 static void test_conv_depthwise(void **state)
 {
     (void)state;
-    const nad_act none = {NAD_ACT_NONE, 0, 0}, relu6 = {NAD_ACT_CLIP, 0, 6};
+    const nad_act none = {NAD_ACT_NONE, 0, 0}, relu6 = {NAD_ACT_CLIP, 0, 6}, leaky = {NAD_ACT_LEAKY_RELU, 0.1f, 0};
     const conv_case cases[] = {
         {1, 17, 13, 11, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 17, relu6, 1},
         {5, 3, 14, 14, 3, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 3, none, 1},   /* stride 2, asymmetric */
@@ -151,6 +151,7 @@ static void test_conv_depthwise(void **state)
         {2, 4, 11, 13, 4, 3, 3, 3, 3, 1, 1, 1, 0, 2, 1, 4, relu6, 1},   /* stride 3, asymmetric */
         {1, 2, 3, 150, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, none, 1},    /* rows too wide for registers */
         {2, 3, 9, 20, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, relu6, 1},    /* two vectors per row, 4+4+1 rows */
+        {1, 5, 9, 31, 5, 3, 3, 1, 2, 2, 2, 2, 1, 2, 2, 5, leaky, 1},    /* column stride 2, dilation 2 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);

@@ -183,15 +183,16 @@ static void dw_plane_plain(const nad_conv_geom *g, const float *xc, const float 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
-/* True when dw_plane_avx512 handles g: stride 1, rows of at most 32 outputs,
- * at most 16 taps per row. */
+/* True when dw_plane_avx512 handles g: column stride 1 with rows of at most 32
+ * outputs or column stride 2 with at most 16, at most 16 taps per row. */
 static int dw_avx512_ok(const nad_conv_geom *g)
 {
-    return g->sh == 1 && g->sw == 1 && g->q <= 32 && g->kw <= 16;
+    return ((g->sw == 1 && g->q <= 32) || (g->sw == 2 && g->q <= 16)) && g->kw <= 16;
 }
 
 /*
- * Stride-1 depthwise plane straight from the input with AVX-512 masked loads:
+ * Depthwise plane straight from the input with AVX-512 masked loads (column
+ * stride 2: 32 source columns loaded, even lanes gathered by one permute):
  * lanes whose input column falls outside the image are masked to zero (masked
  * lanes are never read, so a window hanging off the row needs no padded
  * copy), rows outside the image are skipped, and bias, ReLU/ReLU6 and the
@@ -213,10 +214,15 @@ static void dw_masks_of(const nad_conv_geom *g, dw_masks *mk)
     __mmask16 *sm = mk->store;
     for (int kx = 0; kx < g->kw; kx++)
         for (int v = 0; v < 2; v++) {
+            /* stride 1: vector v holds outputs 16v..16v+15, lane l reads
+             * column 16v + l + offset; stride 2: the two vectors are the low
+             * and high halves of 32 source columns and output q reads source
+             * lane 2q, so only even lanes below 2Q are loaded */
             unsigned m = 0;
             for (int l = 0; l < 16; l++) {
-                const int col = 16 * v + l + kx * g->dw - g->pl;
-                m |= (unsigned)(col >= 0 && col < W && 16 * v + l < Q) << l;
+                const int lane = 16 * v + l, col = lane + kx * g->dw - g->pl;
+                const int wanted = g->sw == 1 ? lane < Q : (lane % 2 == 0 && lane / 2 < Q);
+                m |= (unsigned)(col >= 0 && col < W && wanted) << l;
             }
             lm[kx][v] = (__mmask16)m;
         }
@@ -236,26 +242,35 @@ static void dw_masks_of(const nad_conv_geom *g, dw_masks *mk)
 static inline __attribute__((always_inline)) void dw_block_avx512(const nad_conv_geom *g, const dw_masks *mk,
                                                                  const float *xc, const float *wc, float b,
                                                                  int kind, __m512 lo, __m512 hi, float *yc, int p0,
-                                                                 const int nr, const int nvec)
+                                                                 const int nr, const int nvec, const int s2)
 {
     const int W = g->w, Q = g->q;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512 acc[4][2];
     for (int r = 0; r < nr; r++)
         for (int v = 0; v < nvec; v++)
             acc[r][v] = _mm512_set1_ps(b);
     for (int ky = 0; ky < g->kh; ky++) {
         for (int r = 0; r < nr; r++) {
-            const int iy = p0 + r - g->pt + ky * g->dh;
+            const int iy = (p0 + r) * g->sh - g->pt + ky * g->dh;
             if (iy < 0 || iy >= g->h)
                 continue;
             const uintptr_t xr = (uintptr_t)(xc + (size_t)iy * W);
             for (int kx = 0; kx < g->kw; kx++) {
                 const __m512 wv = _mm512_set1_ps(wc[ky * g->kw + kx]);
-                for (int v = 0; v < nvec; v++) {
-                    /* address arithmetic in integers: the masked-off lanes
-                     * may lie before the row (never accessed) */
-                    const void *src = (const void *)(xr + (uintptr_t)(mk->off[kx] + 64 * v));
-                    acc[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk->load[kx][v], src), acc[r][v]);
+                /* address arithmetic in integers: the masked-off lanes may
+                 * lie before the row (never accessed) */
+                if (s2) {
+                    const void *s0 = (const void *)(xr + (uintptr_t)mk->off[kx]);
+                    const void *s1 = (const void *)(xr + (uintptr_t)(mk->off[kx] + 64));
+                    const __m512 xv = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(mk->load[kx][0], s0), even,
+                                                             _mm512_maskz_loadu_ps(mk->load[kx][1], s1));
+                    acc[r][0] = _mm512_fmadd_ps(wv, xv, acc[r][0]);
+                } else {
+                    for (int v = 0; v < nvec; v++) {
+                        const void *src = (const void *)(xr + (uintptr_t)(mk->off[kx] + 64 * v));
+                        acc[r][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk->load[kx][v], src), acc[r][v]);
+                    }
                 }
             }
         }
@@ -271,17 +286,17 @@ static inline __attribute__((always_inline)) void dw_block_avx512(const nad_conv
         }
 }
 
-/* A whole stride-1 plane: blocks of 4 rows, then single rows. */
+/* A whole plane: blocks of 4 rows, then single rows. */
 static inline __attribute__((always_inline)) void dw_plane_avx512_n(const nad_conv_geom *g, const dw_masks *mk,
                                                                    const float *xc, const float *wc, float b,
                                                                    int kind, __m512 lo, __m512 hi, float *yc,
-                                                                   const int nvec)
+                                                                   const int nvec, const int s2)
 {
     int p = 0;
     for (; p + 4 <= g->p; p += 4)
-        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 4, nvec);
+        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 4, nvec, s2);
     for (; p < g->p; p++)
-        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 1, nvec);
+        dw_block_avx512(g, mk, xc, wc, b, kind, lo, hi, yc, p, 1, nvec, s2);
 }
 
 static void dw_plane_avx512(const nad_conv_geom *g, const dw_masks *mk, const float *xc, const float *wc, float b,
@@ -290,10 +305,12 @@ static void dw_plane_avx512(const nad_conv_geom *g, const dw_masks *mk, const fl
     const int kind = act ? (int)act->kind : NAD_ACT_NONE;
     const __m512 lo = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->a : 0.f);
     const __m512 hi = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->b : 0.f);
-    if (g->q <= 16)
-        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 1);
+    if (g->sw == 2)
+        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 1, 1);
+    else if (g->q <= 16)
+        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 1, 0);
     else
-        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 2);
+        dw_plane_avx512_n(g, mk, xc, wc, b, kind, lo, hi, yc, 2, 0);
     if (kind != NAD_ACT_NONE && kind != NAD_ACT_RELU && kind != NAD_ACT_CLIP)
         nad_k_act(act, yc, yc, (size_t)g->p * g->q);
 }
