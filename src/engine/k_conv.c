@@ -232,6 +232,13 @@ void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, c
         return;
     }
     const int direct_1x1 = nad_k_conv_ws_floats(g) == 0;
+    if (direct_1x1 && pq == 1 && g->group == 1) {
+        /* 1x1 conv on a 1x1 map (squeeze-excitation FCs): a dense layer over
+         * the images, y[n, M] = x[n, C] * w[M, C]^T + bias, instead of n
+         * one-column GEMMs. */
+        nad_k_gemm(n, g->m, g->c, 1.f, x, 0, w, 1, 1.f, bias, 1, g->m, act, y);
+        return;
+    }
     if (!direct_1x1 && g->sh * g->sw <= 64) {
         for (int i = 0; i < n; i++)
             conv_implicit(g, x + i * in_img, w, bias, act, y + i * out_img, ws);
