@@ -135,6 +135,9 @@ static void test_conv_general(void **state)
         {2, 3, 20, 40, 9, 3, 3, 9, 8, 1, 1, 1, 1, 0, 2, 1, relu, 1},   /* strides 9x8: im2col fallback */
         {2, 16, 12, 12, 8, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, none, 1},  /* 1x1 stride 2: one phase */
         {5, 20, 1, 1, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, relu, 1},    /* 1x1 map: dense path */
+        {2, 1, 13, 30, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, relu6, 1},  /* one input channel, stride 2 */
+        {1, 1, 28, 28, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, relu, 1},   /* one input channel, 5x5, 2 vectors */
+        {1, 1, 12, 17, 5, 3, 3, 1, 1, 2, 2, 1, 3, 2, 0, 1, leaky, 0},  /* one input channel, dilated */
         {3, 17, 1, 1, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, none, 0},    /* 1x1 map, no bias */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -231,6 +231,8 @@ void nad_k_conv(const nad_conv_geom *g, int n, const float *x, const float *w, c
             nad_k_conv_depthwise(g, x + i * in_img, w, bias, act, y + i * out_img, ws);
         return;
     }
+    if (g->c == 1 && g->group == 1 && g->kh * g->kw > 1 && nad_k_conv_c1(g, n, x, w, bias, act, y))
+        return;
     const int direct_1x1 = nad_k_conv_ws_floats(g) == 0;
     if (direct_1x1 && pq == 1 && g->group == 1) {
         /* 1x1 conv on a 1x1 map (squeeze-excitation FCs): a dense layer over

@@ -314,6 +314,110 @@ static void dw_plane_avx512(const nad_conv_geom *g, const dw_masks *mk, const fl
     if (kind != NAD_ACT_NONE && kind != NAD_ACT_RELU && kind != NAD_ACT_CLIP)
         nad_k_act(act, yc, yc, (size_t)g->p * g->q);
 }
+
+/*
+ * One row p of a conv with a single input channel (the stems of image nets:
+ * C = 1, K = KH*KW only, too short a GEMM to pay for its tiles): nb output
+ * channels [m0, m0 + nb) at once, each shifted input vector loaded once and
+ * used by nb accumulators.
+ */
+static inline __attribute__((always_inline)) void c1_block_avx512(const nad_conv_geom *g, const dw_masks *mk,
+                                                                 const float *xc, const float *w, const float *bias,
+                                                                 int kind, __m512 lo, __m512 hi, float *y, int p,
+                                                                 int m0, const int nb, const int nvec, const int s2)
+{
+    const int W = g->w, Q = g->q, kk = g->kh * g->kw;
+    const size_t pq = (size_t)g->p * Q;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 acc[4][2];
+    for (int j = 0; j < nb; j++)
+        for (int v = 0; v < nvec; v++)
+            acc[j][v] = _mm512_set1_ps(bias ? bias[m0 + j] : 0.f);
+    for (int ky = 0; ky < g->kh; ky++) {
+        const int iy = p * g->sh - g->pt + ky * g->dh;
+        if (iy < 0 || iy >= g->h)
+            continue;
+        const uintptr_t xr = (uintptr_t)(xc + (size_t)iy * W);
+        for (int kx = 0; kx < g->kw; kx++) {
+            __m512 xv[2];
+            if (s2) {
+                const void *s0 = (const void *)(xr + (uintptr_t)mk->off[kx]);
+                const void *s1 = (const void *)(xr + (uintptr_t)(mk->off[kx] + 64));
+                xv[0] = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(mk->load[kx][0], s0), even,
+                                               _mm512_maskz_loadu_ps(mk->load[kx][1], s1));
+            } else {
+                for (int v = 0; v < nvec; v++)
+                    xv[v] = _mm512_maskz_loadu_ps(mk->load[kx][v], (const void *)(xr + (uintptr_t)(mk->off[kx] + 64 * v)));
+            }
+            const int t = ky * g->kw + kx;
+            for (int j = 0; j < nb; j++) {
+                const __m512 wv = _mm512_set1_ps(w[(size_t)(m0 + j) * kk + t]);
+                for (int v = 0; v < nvec; v++)
+                    acc[j][v] = _mm512_fmadd_ps(wv, xv[v], acc[j][v]);
+            }
+        }
+    }
+    for (int j = 0; j < nb; j++)
+        for (int v = 0; v < nvec; v++) {
+            __m512 o = acc[j][v];
+            if (kind == NAD_ACT_RELU)
+                o = _mm512_max_ps(o, _mm512_setzero_ps());
+            else if (kind == NAD_ACT_CLIP)
+                o = _mm512_min_ps(_mm512_max_ps(o, lo), hi);
+            _mm512_mask_storeu_ps(y + (size_t)(m0 + j) * pq + (size_t)p * Q + 16 * v, mk->store[v], o);
+        }
+}
+
+static inline __attribute__((always_inline)) void c1_image_avx512(const nad_conv_geom *g, const dw_masks *mk,
+                                                                 const float *x, const float *w, const float *bias,
+                                                                 int kind, __m512 lo, __m512 hi, float *y,
+                                                                 const int nvec, const int s2)
+{
+    for (int p = 0; p < g->p; p++) {
+        int m0 = 0;
+        for (; m0 + 4 <= g->m; m0 += 4)
+            c1_block_avx512(g, mk, x, w, bias, kind, lo, hi, y, p, m0, 4, nvec, s2);
+        for (; m0 < g->m; m0++)
+            c1_block_avx512(g, mk, x, w, bias, kind, lo, hi, y, p, m0, 1, nvec, s2);
+    }
+}
+
+/* See kernels.h. */
+int nad_k_conv_c1(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
+                  float *y)
+{
+    if (g->c != 1 || g->group != 1 || !dw_avx512_ok(g))
+        return 0;
+    dw_masks mk;
+    dw_masks_of(g, &mk);
+    const int kind = act ? (int)act->kind : NAD_ACT_NONE;
+    const __m512 lo = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->a : 0.f);
+    const __m512 hi = _mm512_set1_ps(kind == NAD_ACT_CLIP ? act->b : 0.f);
+    const size_t in_img = (size_t)g->h * g->w, out_img = (size_t)g->m * g->p * g->q;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + i * in_img;
+        float *yi = y + i * out_img;
+        if (g->sw == 2)
+            c1_image_avx512(g, &mk, xi, w, bias, kind, lo, hi, yi, 1, 1);
+        else if (g->q <= 16)
+            c1_image_avx512(g, &mk, xi, w, bias, kind, lo, hi, yi, 1, 0);
+        else
+            c1_image_avx512(g, &mk, xi, w, bias, kind, lo, hi, yi, 2, 0);
+        if (kind != NAD_ACT_NONE && kind != NAD_ACT_RELU && kind != NAD_ACT_CLIP)
+            nad_k_act(act, yi, yi, out_img);
+    }
+    return 1;
+}
+#endif
+
+#if !defined(__AVX512F__)
+/* See kernels.h: without AVX-512 the general conv path handles these. */
+int nad_k_conv_c1(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
+                  float *y)
+{
+    (void)g, (void)n, (void)x, (void)w, (void)bias, (void)act, (void)y;
+    return 0;
+}
 #endif
 
 /* See kernels.h: one image; ws holds nad_k_conv_dw_ws_floats(g) floats. */

@@ -110,6 +110,12 @@ void nad_k_conv_depthwise(const nad_conv_geom *g, const float *x, const float *w
                           float *y, float *ws);
 size_t nad_k_conv_dw_ws_floats(const nad_conv_geom *g);
 
+/* Direct conv for one input channel (image stems) with AVX-512 masked loads
+ * (k_conv_dw.c): computes all n images and returns 1, or returns 0 without
+ * touching y when the geometry or the build (no AVX-512) does not fit. */
+int nad_k_conv_c1(const nad_conv_geom *g, int n, const float *x, const float *w, const float *bias, const nad_act *act,
+                  float *y);
+
 
 /*
  * Single-threaded C[m, n] = act(A[m, k] * B[k, n] + bias[i]) (bias per row, may
