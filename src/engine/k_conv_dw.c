@@ -1,17 +1,21 @@
 /*
- * Direct depthwise convolution (group == C == M, one filter per channel), as in
- * MobileNetV2's 3x3 layers.  im2col would copy every input value KH*KW times
- * for a GEMM with a single output row, so instead each output row accumulates
- * KH*KW shifted, scaled input rows.
+ * Direct (GEMM-free) convolutions: depthwise convs (group == C == M, one
+ * filter per channel, MobileNetV2's 3x3 layers) and, with AVX-512, convs with
+ * a single input channel (network stems).  Both have too little reduction
+ * depth (K = KH*KW) for a GEMM to pay: im2col would copy every input value
+ * KH*KW times for a product with a single output row (depthwise) or a 9-long
+ * inner dimension (stems).  Instead each output row accumulates KH*KW shifted,
+ * scaled input rows.
  *
- * To keep the inner loop branch-free, unit-stride and a whole number of
- * 16-float vectors, each input plane is first copied into a zero-padded
+ * Portable path (depthwise): to keep the inner loop branch-free, unit-stride
+ * and a whole number of 16-float vectors, each input plane is first copied into a zero-padded
  * scratch plane split into sw column phases (phase f holds padded columns f,
  * f + sw, f + 2 sw, ...): then tap (ky, kx) of output row p reads the
  * contiguous run phase[(kx*dw) % sw] row (p*sh + ky*dh) from column
  * (kx*dw) / sw, for any stride.  Output rows are accumulated in registers
  * (GCC vector extensions → AVX-512 under -march=native) and the bias and
- * activation are applied before the store.
+ * activation are applied before the store.  The AVX-512 path reads the input
+ * directly with masked loads instead (see dw_plane_avx512).
  */
 #include <string.h>
 
