@@ -38,4 +38,9 @@ int cli_is_help(const char *arg);
  */
 const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
 
+/* Re-executes the CLI once with OPENBLAS_CORETYPE set when Debian's OpenBLAS
+ * fell back to its slowest kernels on a CPU it does not recognise (blas_core.c).
+ * Returns only when no re-exec happened. */
+void cli_pick_blas_core(char **argv);
+
 #endif

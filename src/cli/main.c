@@ -51,7 +51,9 @@ int main(int argc, char **argv)
         return 0;
     }
     for (const cli_command *c = commands; c->name; c++)
-        if (strcmp(c->name, argv[1]) == 0)
+        if (strcmp(c->name, argv[1]) == 0) {
+            cli_pick_blas_core(argv);
             return c->fn(argc - 1, argv + 1);
+        }
     return cli_fail("unknown command '%s' (see nadapt --help)", argv[1]);
 }
