@@ -9,9 +9,9 @@
  *     several nodes (a residual branch) sums its gradients; callers zero the
  *     gradient buffers once per step;
  *   - a NULL gradient pointer means "not needed" (the graph input, constants);
- *   - loops are sequential and sums run in a fixed order, and the GEMMs go
- *     through OpenBLAS whose split of work depends only on its thread count,
- *     so a step is bit-reproducible for a fixed thread count.
+ *   - loops are sequential and sums run in a fixed order, and the GEMMs
+ *     (train/gemm.h) compute every output element in one thread with its sum
+ *     in order, so a step is bit-reproducible for a fixed thread count.
  */
 #ifndef NAD_TRAIN_GRAD_H
 #define NAD_TRAIN_GRAD_H
@@ -29,7 +29,7 @@ typedef struct nad_tr_conv {
     int kh, kw, sh, sw, dh, dw;
     int pt, pl;       /* top and left padding           */
     int group;
-    int threads;      /* threads for the non-GEMM loops (<= 1: serial) */
+    int threads;      /* threads for the kernel loops and GEMMs (<= 1: serial) */
 } nad_tr_conv;
 
 /* Floats of scratch the conv kernels need for this geometry. */

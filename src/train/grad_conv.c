@@ -9,11 +9,11 @@
  * dominated by call overhead).
  */
 #include "train/conv_direct.h"
+#include "train/gemm.h"
 #include "train/grad.h"
 #include "train/parallel.h"
 #include "train/reduce.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* Upper bound on scratch floats (2 MB): the columns of a chunk stay in the
@@ -212,8 +212,8 @@ void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, c
         for (int g = 0; g < s->group; g++) {
             conv_chunk ck = {s, x, b, NULL, y, NULL, NULL, col, out, n0, g, cg, mg, ohw, ld};
             nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_im2col, &ck);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, (int)ld, k, 1.0f, w + (size_t)g * mg * k, k,
-                        col, (int)ld, 0.0f, out, (int)ld);
+            nad_tr_sgemm(s->threads, 0, 0, mg, (int)ld, k, 1.0f, w + (size_t)g * mg * k, k, col, (int)ld, 0.0f, out,
+                         (int)ld);
             nad_par_for(s->threads, nb, min_items((size_t)ohw * mg), par_scatter, &ck);
         }
     }
@@ -244,13 +244,13 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
             if (dw) {
                 nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_im2col, &ck);
                 /* dW_g [mg x k] += dY_g [mg x ld] * col^T [ld x k] */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, k, (int)ld, 1.0f, gy, (int)ld, col, (int)ld,
-                            1.0f, dw + (size_t)g * mg * k, k);
+                nad_tr_sgemm(s->threads, 0, 1, mg, k, (int)ld, 1.0f, gy, (int)ld, col, (int)ld, 1.0f,
+                             dw + (size_t)g * mg * k, k);
             }
             if (dx) {
                 /* dcol [k x ld] = W_g^T [k x mg] * dY_g [mg x ld], then scatter back. */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, (int)ld, mg, 1.0f, w + (size_t)g * mg * k, k,
-                            gy, (int)ld, 0.0f, col, (int)ld);
+                nad_tr_sgemm(s->threads, 1, 0, k, (int)ld, mg, 1.0f, w + (size_t)g * mg * k, k, gy, (int)ld, 0.0f, col,
+                             (int)ld);
                 nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_col2im, &ck);
             }
         }

@@ -10,11 +10,11 @@
  * Both keep the determinism rules of grad.h: images are summed in order into
  * dW, and parallel loops split only independent channels/planes.
  */
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "train/conv_direct.h"
+#include "train/gemm.h"
 #include "train/parallel.h"
 #include "train/reduce.h"
 
@@ -56,8 +56,7 @@ void nad_tr_conv_pointwise_forward(const nad_tr_conv *s, const float *x, const f
     int hw = s->h * s->w;
     for (int n = 0; n < s->n; n++) {
         float *yn = y + (size_t)n * s->m * hw;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->m, hw, s->c, 1.0f, w, s->c,
-                    x + (size_t)n * s->c * hw, hw, 0.0f, yn, hw);
+        nad_tr_sgemm(s->threads, 0, 0, s->m, hw, s->c, 1.0f, w, s->c, x + (size_t)n * s->c * hw, hw, 0.0f, yn, hw);
         if (b)
             for (int oc = 0; oc < s->m; oc++)
                 for (int p = 0; p < hw; p++)
@@ -76,11 +75,11 @@ void nad_tr_conv_pointwise_backward(const nad_tr_conv *s, const float *x, const 
     for (int n = 0; n < s->n; n++) {
         const float *dyn = dy + (size_t)n * s->m * hw;
         if (dw) /* dW [m x c] += dY_n [m x hw] X_n^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->m, s->c, hw, 1.0f, dyn, hw,
-                        x + (size_t)n * s->c * hw, hw, 1.0f, dw, s->c);
+            nad_tr_sgemm(s->threads, 0, 1, s->m, s->c, hw, 1.0f, dyn, hw, x + (size_t)n * s->c * hw, hw, 1.0f, dw,
+                         s->c);
         if (dx) /* dX_n [c x hw] += W^T dY_n */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->c, hw, s->m, 1.0f, w, s->c, dyn, hw, 1.0f,
-                        dx + (size_t)n * s->c * hw, hw);
+            nad_tr_sgemm(s->threads, 1, 0, s->c, hw, s->m, 1.0f, w, s->c, dyn, hw, 1.0f, dx + (size_t)n * s->c * hw,
+                         hw);
     }
 }
 

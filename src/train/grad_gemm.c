@@ -9,7 +9,7 @@
  */
 #include "train/grad.h"
 
-#include <cblas.h>
+#include "train/gemm.h"
 
 /* C's rows and columns as broadcast onto M x N (1 means broadcast). */
 static void c_extent(const nad_tr_gemm *s, int64_t *rows, int64_t *cols)
@@ -30,7 +30,7 @@ void nad_tr_gemm_forward(const nad_tr_gemm *s, const float *a, const float *b, c
                 y[i * s->n + j] = c[(cr == 1 ? 0 : i) * cc + (cc == 1 ? 0 : j)];
         beta = s->beta;
     }
-    cblas_sgemm(CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans, s->trans_b ? CblasTrans : CblasNoTrans, s->m,
+    nad_tr_sgemm(1, s->trans_a, s->trans_b, s->m,
                 s->n, s->k, s->alpha, a, lda, b, ldb, beta, y, s->n);
 }
 
@@ -41,18 +41,18 @@ void nad_tr_gemm_backward(const nad_tr_gemm *s, const float *a, const float *b, 
     int lda = s->trans_a ? m : k, ldb = s->trans_b ? k : n;
     if (da) {
         if (!s->trans_a) /* dA [M x K] += alpha dY op(B)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, s->trans_b ? CblasNoTrans : CblasTrans, m, k, n, s->alpha, dy, n,
+            nad_tr_sgemm(1, 0, s->trans_b ? 0 : 1, m, k, n, s->alpha, dy, n,
                         b, ldb, 1.0f, da, k);
         else /* dA [K x M] += alpha op(B) dY^T */
-            cblas_sgemm(CblasRowMajor, s->trans_b ? CblasTrans : CblasNoTrans, CblasTrans, k, m, n, s->alpha, b, ldb,
+            nad_tr_sgemm(1, s->trans_b, 1, k, m, n, s->alpha, b, ldb,
                         dy, n, 1.0f, da, m);
     }
     if (db) {
         if (!s->trans_b) /* dB [K x N] += alpha op(A)^T dY */
-            cblas_sgemm(CblasRowMajor, s->trans_a ? CblasNoTrans : CblasTrans, CblasNoTrans, k, n, m, s->alpha, a, lda,
+            nad_tr_sgemm(1, s->trans_a ? 0 : 1, 0, k, n, m, s->alpha, a, lda,
                         dy, n, 1.0f, db, n);
         else /* dB [N x K] += alpha dY^T op(A) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, s->trans_a ? CblasTrans : CblasNoTrans, n, k, m, s->alpha, dy, n, a,
+            nad_tr_sgemm(1, 1, s->trans_a, n, k, m, s->alpha, dy, n, a,
                         lda, 1.0f, db, k);
     }
     if (dc && s->beta != 0.0f) {
