@@ -22,30 +22,11 @@
 #include "graph/passes.h"
 #include "nadapt/data.h"
 #include "nadapt/engine.h"
+#include "graph_builder.h"
 #include "testutil.h"
 
 /* ---- graph building helpers ------------------------------------------------ */
 
-#define D(n, ...) ((int64_t[]){__VA_ARGS__})
-
-static int input(nad_graph *g, const char *name, int ndim, const int64_t *dims)
-{
-    int t = nad_graph_add_tensor(g, name, NAD_DT_FLOAT, NAD_TK_INPUT, ndim, dims);
-    assert_true(t >= 0);
-    g->inputs = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof(int));
-    assert_non_null(g->inputs);
-    g->inputs[g->n_inputs++] = t;
-    return t;
-}
-
-static void mark_output(nad_graph *g, int t)
-{
-    g->outputs = realloc(g->outputs, (size_t)(g->n_outputs + 1) * sizeof(int));
-    assert_non_null(g->outputs);
-    g->outputs[g->n_outputs++] = t;
-}
-
-/* Deterministic values in [lo, hi) (a 32-bit LCG). */
 static float rnd(uint32_t *s, float lo, float hi)
 {
     *s = *s * 1664525u + 1013904223u;
@@ -83,38 +64,11 @@ static int const_f32(nad_graph *g, const char *name, int ndim, const int64_t *di
     return t;
 }
 
-static int node(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int n_in, const int *in)
-{
-    int y = nad_graph_add_tensor(g, name, NAD_DT_FLOAT, NAD_TK_ACT, 0, NULL);
-    assert_true(y >= 0);
-    assert_true(nad_graph_add_node(g, name, op, n_in, in, 1, &y, attr) >= 0);
-    return y;
-}
-
-static int node1(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int x)
-{
-    return node(g, name, op, attr, 1, &x);
-}
-
-static int node2(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int a, int b)
-{
-    int in[2] = {a, b};
-    return node(g, name, op, attr, 2, in);
-}
-
 static nad_attr conv_attr(int k, int s, int p, int group)
 {
     nad_attr a;
     memset(&a, 0, sizeof a);
     a.conv = (nad_conv_attr){k, k, s, s, 1, 1, {p, p, p, p}, group, NAD_PAD_NOTSET};
-    return a;
-}
-
-static nad_attr axis_attr(int axis)
-{
-    nad_attr a;
-    memset(&a, 0, sizeof a);
-    a.axis.axis = axis;
     return a;
 }
 

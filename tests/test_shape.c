@@ -16,36 +16,9 @@
 
 #include "graph/graph.h"
 #include "graph/passes.h"
+#include "graph_builder.h"
 
 /* ---- graph building helpers ------------------------------------------------ */
-
-/* An int64 dims list for the call it appears in (the count is for the reader). */
-#define D(n, ...) ((int64_t[]){__VA_ARGS__})
-
-/* A graph input (batch at axis 0) registered in g->inputs. */
-static int input(nad_graph *g, const char *name, int ndim, const int64_t *dims)
-{
-    int t = nad_graph_add_tensor(g, name, NAD_DT_FLOAT, NAD_TK_INPUT, ndim, dims);
-    assert_true(t >= 0);
-    g->inputs = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof(int));
-    assert_non_null(g->inputs);
-    g->inputs[g->n_inputs++] = t;
-    return t;
-}
-
-static void mark_output(nad_graph *g, int t)
-{
-    g->outputs = realloc(g->outputs, (size_t)(g->n_outputs + 1) * sizeof(int));
-    assert_non_null(g->outputs);
-    g->outputs[g->n_outputs++] = t;
-}
-
-static int act(nad_graph *g, const char *name)
-{
-    int t = nad_graph_add_tensor(g, name, NAD_DT_FLOAT, NAD_TK_ACT, 0, NULL);
-    assert_true(t >= 0);
-    return t;
-}
 
 /* A zero-filled float weight. */
 static int weight(nad_graph *g, const char *name, int ndim, const int64_t *dims)
@@ -69,24 +42,6 @@ static int const_i64(nad_graph *g, const char *name, int n, const int64_t *v)
 
 /* Appends node name(op) reading in[0..n_in) and writing a new activation
  * tensor called name; returns the output tensor. */
-static int node(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int n_in, const int *in)
-{
-    int y = act(g, name);
-    assert_true(nad_graph_add_node(g, name, op, n_in, in, 1, &y, attr) >= 0);
-    return y;
-}
-
-static int node1(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int x)
-{
-    return node(g, name, op, attr, 1, &x);
-}
-
-static int node2(nad_graph *g, const char *name, nad_op op, const nad_attr *attr, int a, int b)
-{
-    int in[2] = {a, b};
-    return node(g, name, op, attr, 2, in);
-}
-
 static nad_attr conv_attr(int k, int s, int p, int d, int group)
 {
     nad_attr a;
@@ -110,14 +65,6 @@ static nad_attr ints_attr(int n, const int64_t *v)
     a.ints.n = n;
     if (n)
         memcpy(a.ints.v, v, (size_t)n * sizeof *v);
-    return a;
-}
-
-static nad_attr axis_attr(int axis)
-{
-    nad_attr a;
-    memset(&a, 0, sizeof a);
-    a.axis.axis = axis;
     return a;
 }
 
