@@ -355,6 +355,44 @@ static void test_buffer_reuse(void **state)
     nad_graph_free(g);
 }
 
+/* A Pad with all-zero pads (torch puts one before avg_pool2d) shares its
+ * input's buffer in inference plans, also as the graph output; training plans
+ * keep the copy.  Both give the same values. */
+static void test_zero_pad_alias(void **state)
+{
+    (void)state;
+    nad_graph *g = nad_graph_new();
+    assert_non_null(g);
+    const int64_t xd[4] = {1, 2, 3, 5};
+    int x = add_input(g, "x", 4, xd), t1 = add_act(g, "t1"), t2 = add_act(g, "t2"), y = add_act(g, "y");
+    nad_attr a;
+    memset(&a, 0, sizeof a);
+    a.pad.n = 8;
+    node(g, "pad1", NAD_OP_PAD, 1, &x, t1, &a);
+    node(g, "sig", NAD_OP_SIGMOID, 1, &t1, t2, NULL);
+    node(g, "pad2", NAD_OP_PAD, 1, &t2, y, &a);
+    set_output(g, y);
+    nad_err e;
+    nad_plan *p = NULL, *k = NULL;
+    assert_int_equal(nad_plan_create(g, 3, &p, &e), NAD_OK);
+    assert_int_equal(nad_plan_create_ex(g, 3, NAD_PLAN_KEEP_ACTIVATIONS, &k, &e), NAD_OK);
+    assert_int_equal(p->steps[0].kernel, NAD_K_ALIAS);
+    assert_int_equal(p->steps[2].kernel, NAD_K_ALIAS);
+    assert_int_equal(k->steps[0].kernel, NAD_K_PAD);
+    for (int i = 0; i < 90; i++)
+        nad_plan_input(p)[i] = nad_plan_input(k)[i] = (float)i / 10.f - 4.f;
+    assert_int_equal(nad_plan_run(p, 3, &e), NAD_OK);
+    assert_int_equal(nad_plan_run(k, 3, &e), NAD_OK);
+    for (int i = 0; i < 90; i++) {
+        double v = 1 / (1 + exp(-((double)i / 10.0 - 4.0)));
+        assert_true(fabs(nad_plan_output(p)[i] - v) < 1e-6);
+        assert_true(nad_plan_output(k)[i] == nad_plan_output(p)[i]);
+    }
+    nad_plan_destroy(p);
+    nad_plan_destroy(k);
+    nad_graph_free(g);
+}
+
 static void test_unsupported(void **state)
 {
     (void)state;
@@ -487,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_cnn_batches_threads), cmocka_unit_test(test_weights_read_live),
         cmocka_unit_test(test_block_flags),         cmocka_unit_test(test_buffer_reuse),
         cmocka_unit_test(test_unsupported),         cmocka_unit_test(test_fixtures_match_torch),
+        cmocka_unit_test(test_zero_pad_alias),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -431,6 +431,12 @@ static void test_pooling(void **state)
     check_pool(1, 2, 3, 9, 9, 3, 1, 2, 2, 2, 2, 0, 0, 2); /* dilated max pool */
     check_pool(1, 3, 17, 8, 10, 2, 2, 0, 0, 0, 0, 0, 0, 1); /* the flat 2x2/2 path */
     check_pool(1, 1, 3, 7, 12, 3, 1, 1, 1, 1, 1, 0, 0, 1); /* 3x3/1 padded: edges + interior */
+    check_pool(0, 3, 17, 8, 10, 2, 2, 0, 0, 0, 0, 0, 0, 1); /* the flat 2x2/2 average path */
+    check_pool(0, 2, 5, 14, 14, 2, 2, 0, 0, 0, 0, 1, 1, 1); /* same, ceil_mode with even sizes */
+    check_pool(1, 2, 16, 14, 14, 3, 1, 1, 1, 1, 1, 0, 0, 1); /* flat 3x3/1 "same" path */
+    check_pool(1, 1, 2, 2, 2, 3, 1, 1, 1, 1, 1, 0, 0, 1);   /* its smallest plane */
+    check_pool(1, 1, 2, 2, 5, 3, 1, 1, 1, 1, 1, 0, 0, 1);
+    check_pool(1, 1, 2, 5, 1, 3, 1, 1, 1, 1, 1, 0, 0, 1); /* one column: general path */
     for (int max = 0; max < 2; max++) /* rows wider than the column-range arrays */
         check_pool(max, 1, 1, 3, 2101, 3, 2, 1, 1, 1, 1, 1, 1, 1);
 

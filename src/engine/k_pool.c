@@ -196,6 +196,74 @@ static void maxpool_2x2_plane(const nad_pool_geom *g, const float *xc, float *yc
         yc[j] = rows[2 * j + 1] > rows[2 * j] ? rows[2 * j + 1] : rows[2 * j];
 }
 
+/*
+ * The 2x2 stride-2 unpadded average pool on an even-sized plane, the same two
+ * flat passes as maxpool_2x2_plane (row pairs, then neighbour pairs of the
+ * flattened sums).  Every window is whole, so the divisor is always 4; the
+ * general path spent most of its time on per-column tap ranges and divides.
+ */
+static void avgpool_2x2_plane(const nad_pool_geom *g, const float *xc, float *yc)
+{
+    float rows[POOL2_MAX];
+    const int W = g->w;
+    for (int p = 0; p < g->p; p++) {
+        const float *r0 = xc + (size_t)2 * p * W, *r1 = r0 + W;
+        float *t = rows + (size_t)p * W;
+        for (int i = 0; i < W; i++)
+            t[i] = r0[i] + r1[i];
+    }
+    const int total = g->p * g->q;
+    int j = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+    typedef float v16 __attribute__((vector_size(64)));
+    typedef int v16i __attribute__((vector_size(64)));
+    const v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const v16i odd = even + 1;
+    for (; j + 16 <= total; j += 16) {
+        v16 a, b;
+        memcpy(&a, rows + 2 * j, sizeof a);
+        memcpy(&b, rows + 2 * j + 16, sizeof b);
+        const v16 r = (__builtin_shuffle(a, b, even) + __builtin_shuffle(a, b, odd)) / 4.f;
+        memcpy(yc + j, &r, sizeof r);
+    }
+#endif
+    for (; j < total; j++)
+        yc[j] = (rows[2 * j] + rows[2 * j + 1]) / 4.f;
+}
+
+/*
+ * The 3x3 stride-1 "same" max pool (pads 1, output size = input size; the
+ * Inception pool branch), as two flat passes over the whole plane: vertical
+ * maxima of neighbouring rows, then horizontal maxima of neighbouring
+ * elements along the flattened result, with each row's first and last column
+ * redone afterwards (there the flat pass reached into the adjacent row).  The
+ * separable per-row path handled planes of 14-float rows a row at a time,
+ * paying its loop setup per row.  Needs H, W >= 2 and H*W <= POOL2_MAX.
+ */
+static void maxpool_3x3_same_plane(const nad_pool_geom *g, const float *xc, float *yc)
+{
+    float t[POOL2_MAX];
+    const int H = g->h, W = g->w, HW = H * W;
+    for (int i = 0; i < W; i++) /* row 0: rows 0 and 1 */
+        t[i] = xc[i + W] > xc[i] ? xc[i + W] : xc[i];
+    for (int i = W; i < HW - W; i++) {
+        const float m = xc[i - W] > xc[i] ? xc[i - W] : xc[i];
+        t[i] = xc[i + W] > m ? xc[i + W] : m;
+    }
+    for (int i = HW - W; i < HW; i++) /* last row: rows H-2 and H-1 */
+        t[i] = xc[i - W] > xc[i] ? xc[i - W] : xc[i];
+    for (int i = 1; i < HW - 1; i++) {
+        const float m = t[i - 1] > t[i] ? t[i - 1] : t[i];
+        yc[i] = t[i + 1] > m ? t[i + 1] : m;
+    }
+    for (int r = 0; r < H; r++) {
+        const float *tr = t + (size_t)r * W;
+        float *yr = yc + (size_t)r * W;
+        yr[0] = tr[1] > tr[0] ? tr[1] : tr[0];
+        yr[W - 1] = tr[W - 2] > tr[W - 1] ? tr[W - 2] : tr[W - 1];
+    }
+}
+
 /* Shared driver of max and average pooling over n images. */
 static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is_max)
 {
@@ -203,6 +271,19 @@ static void pool(const nad_pool_geom *g, int n, const float *x, float *y, int is
         g->pl == 0 && g->h == 2 * g->p && g->w == 2 * g->q && (size_t)g->p * g->w <= POOL2_MAX) {
         for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
             maxpool_2x2_plane(g, x + pl * g->h * g->w, y + pl * g->p * g->q);
+        return;
+    }
+    if (!is_max && g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->dh == 1 && g->dw == 1 && g->pt == 0 &&
+        g->pl == 0 && g->h == 2 * g->p && g->w == 2 * g->q && (size_t)g->p * g->w <= POOL2_MAX) {
+        for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
+            avgpool_2x2_plane(g, x + pl * g->h * g->w, y + pl * g->p * g->q);
+        return;
+    }
+    if (is_max && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->pt == 1 &&
+        g->pl == 1 && g->pb == 1 && g->pr == 1 && g->p == g->h && g->q == g->w && g->h >= 2 && g->w >= 2 &&
+        (size_t)g->h * g->w <= POOL2_MAX) {
+        for (int64_t pl = 0; pl < (int64_t)n * g->c; pl++)
+            maxpool_3x3_same_plane(g, x + pl * g->h * g->w, y + pl * g->p * g->q);
         return;
     }
     int kx0[POOL_MAX_Q], kx1[POOL_MAX_Q], nx[POOL_MAX_Q], rows[3 * POOL_MAX_Q];

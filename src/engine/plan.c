@@ -425,6 +425,17 @@ static nad_status choose_kernel(planner *pl, int i, nad_plan_step *st, int *spli
             *split = 0;
         if (!first_act)
             return unsupported(e, g, i, "input must be computed (constant folding missed it)");
+        /* All-zero pads (torch exports avg_pool2d with one in front) leave the
+         * data as it is: share the input's buffer instead of copying every
+         * image.  Only for inference plans, so the trainer's tape sees the
+         * same buffers it always did. */
+        int zero = 1;
+        for (int d = 0; d < a->n; d++)
+            zero &= a->pads[d] == 0;
+        if (zero && !(p->flags & NAD_PLAN_KEEP_ACTIVATIONS)) {
+            st->kernel = NAD_K_ALIAS;
+            return NAD_OK;
+        }
         st->kernel = NAD_K_PAD;
         return NAD_OK;
     }
