@@ -7,6 +7,7 @@
 #define NAD_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nadapt/status.h"
 
@@ -42,5 +43,15 @@ const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missin
  * fell back to its slowest kernels on a CPU it does not recognise (blas_core.c).
  * Returns only when no re-exec happened. */
 void cli_pick_blas_core(char **argv);
+
+/* Prints "nadapt <cmd>: <message>" on one line to stderr; returns exit status 1. */
+int cli_cmd_fail(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Writes s as a JSON string literal (quotes, backslashes, control bytes escaped). */
+void cli_json_str(FILE *f, const char *s);
 
 #endif

@@ -50,23 +50,6 @@ static void usage(FILE *f)
                "(zero gating/skipping, RLC-compressed DRAM).\n");
 }
 
-/* Prints "nadapt estimate: <message>" on stderr; returns exit status 1. */
-static int fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("nadapt estimate: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
 /* 1 when path ends with suffix (case-sensitive). */
 static int ends_with(const char *path, const char *suffix)
 {
@@ -74,34 +57,20 @@ static int ends_with(const char *path, const char *suffix)
     return n >= m && strcmp(path + n - m, suffix) == 0;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* One layer (or the total) as a JSON object. */
 static void json_row(const nad_estimate *r, const nad_layer_estimate *l, int is_total)
 {
     printf("{\"name\":");
-    json_str(stdout, l->name);
+    cli_json_str(stdout, l->name);
     if (!is_total) {
         printf(",\"kind\":");
-        json_str(stdout, l->kind);
+        cli_json_str(stdout, l->kind);
     }
     printf(",\"macs\":%lld,\"energy\":%.6g,\"energy_unit\":\"%s\",\"energy_by_level\":{", (long long)l->macs,
            l->energy, r->energy_unit);
     for (int k = 0; k < r->n_levels; k++) {
         printf("%s", k ? "," : "");
-        json_str(stdout, r->level_names[k]);
+        cli_json_str(stdout, r->level_names[k]);
         printf(":%.6g", l->energy_level[k]);
     }
     printf("},\"energy_by_type\":{\"weights\":%.6g,\"inputs\":%.6g,\"outputs\":%.6g,\"mac\":%.6g,\"noc\":%.6g,"
@@ -113,9 +82,9 @@ static void json_row(const nad_estimate *r, const nad_layer_estimate *l, int is_
            l->input_density, l->output_density);
     if (!is_total) {
         printf(",\"bound\":");
-        json_str(stdout, l->bound);
+        cli_json_str(stdout, l->bound);
         printf(",\"mapping\":");
-        json_str(stdout, l->mapping);
+        cli_json_str(stdout, l->mapping);
     }
     printf("}");
 }
@@ -123,14 +92,14 @@ static void json_row(const nad_estimate *r, const nad_layer_estimate *l, int is_
 static void print_json(const char *path, const nad_estimate *r, const char *objective)
 {
     printf("{\"model\":");
-    json_str(stdout, path);
+    cli_json_str(stdout, path);
     printf(",\"target\":");
-    json_str(stdout, r->target);
+    cli_json_str(stdout, r->target);
     printf(",\"objective\":\"%s\",\"energy_unit\":\"%s\",\"clock_hz\":%.6g,\"levels\":[", objective, r->energy_unit,
            r->clock_hz);
     for (int k = 0; k < r->n_levels; k++) {
         printf("%s", k ? "," : "");
-        json_str(stdout, r->level_names[k]);
+        cli_json_str(stdout, r->level_names[k]);
     }
     printf("],\"layers\":[");
     for (int i = 0; i < r->n_layers; i++) {
@@ -245,58 +214,58 @@ int cmd_estimate(int argc, char **argv)
             return 0;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing)) || missing) {
             if (missing)
-                return fail("--target needs a file");
+                return cli_cmd_fail("estimate", "--target needs a file");
             target = v;
         } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
             if (missing || cli_parse_int(v, 1, 1 << 20, &batch))
-                return fail("--batch needs an integer in [1, 1048576]");
+                return cli_cmd_fail("estimate", "--batch needs an integer in [1, 1048576]");
         } else if ((v = cli_opt(argc, argv, &i, "--objective", &missing)) || missing) {
             if (missing)
-                return fail("--objective needs energy, latency or edp");
+                return cli_cmd_fail("estimate", "--objective needs energy, latency or edp");
             obj_s = v;
         } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) || missing) {
             if (missing)
-                return fail("--data needs a dataset path");
+                return cli_cmd_fail("estimate", "--data needs a dataset path");
             data = v;
         } else if ((v = cli_opt(argc, argv, &i, "--calib", &missing)) || missing) {
             if (missing || cli_parse_int(v, 1, 1 << 20, &calib))
-                return fail("--calib needs an integer in [1, 1048576]");
+                return cli_cmd_fail("estimate", "--calib needs an integer in [1, 1048576]");
         } else if ((v = cli_opt(argc, argv, &i, "--mean", &missing)) || missing) {
             if (missing || (n_mean = cli_parse_doubles(v, mean_d, EST_MAX_CH)) < 1)
-                return fail("bad --mean '%s' (expected up to %d numbers separated by commas)", v ? v : "",
+                return cli_cmd_fail("estimate", "bad --mean '%s' (expected up to %d numbers separated by commas)", v ? v : "",
                             EST_MAX_CH);
         } else if ((v = cli_opt(argc, argv, &i, "--std", &missing)) || missing) {
             if (missing || (n_std = cli_parse_doubles(v, std_d, EST_MAX_CH)) < 1)
-                return fail("bad --std '%s' (expected up to %d numbers separated by commas)", v ? v : "",
+                return cli_cmd_fail("estimate", "bad --std '%s' (expected up to %d numbers separated by commas)", v ? v : "",
                             EST_MAX_CH);
         } else if ((v = cli_opt(argc, argv, &i, "--act-density", &missing)) || missing) {
             if (missing || cli_parse_double(v, &act_density) || !(act_density > 0 && act_density <= 1))
-                return fail("--act-density needs a number in (0, 1]");
+                return cli_cmd_fail("estimate", "--act-density needs a number in (0, 1]");
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return fail("unknown option '%s' (see nadapt estimate --help)", argv[i]);
+            return cli_cmd_fail("estimate", "unknown option '%s' (see nadapt estimate --help)", argv[i]);
         } else if (!model) {
             model = argv[i];
         } else {
-            return fail("more than one model given ('%s')", argv[i]);
+            return cli_cmd_fail("estimate", "more than one model given ('%s')", argv[i]);
         }
     }
     if (!model || !target) {
-        return fail("need MODEL_OR_WORKLOAD and --target ARCH.yaml");
+        return cli_cmd_fail("estimate", "need MODEL_OR_WORKLOAD and --target ARCH.yaml");
     }
     int is_yaml = ends_with(model, ".yaml") || ends_with(model, ".yml");
     if (data && is_yaml)
-        return fail("--data measures densities on an ONNX model; for a workload file give --act-density");
+        return cli_cmd_fail("estimate", "--data measures densities on an ONNX model; for a workload file give --act-density");
     if (data && act_density > 0)
-        return fail("give either --data (measured densities) or --act-density, not both");
+        return cli_cmd_fail("estimate", "give either --data (measured densities) or --act-density, not both");
     int n_ch = n_mean > n_std ? n_mean : n_std;
     for (int k = 0; k < EST_MAX_CH; k++) {
         mean[k] = (float)mean_d[k];
         stdv[k] = (float)std_d[k];
     }
     if (broadcast(mean, n_mean, n_ch) || broadcast(stdv, n_std, n_ch))
-        return fail("--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
+        return cli_cmd_fail("estimate", "--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
     nad_objective obj;
     if (nad_objective_parse(obj_s, &obj, &e))
         return cli_fail_err("estimate", &e);

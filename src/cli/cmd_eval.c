@@ -34,39 +34,6 @@ static const char eval_usage[] =
     "  --limit K          evaluate only the first K images\n"
     "  --json             print one JSON object instead of the summary\n";
 
-/* Prints "nadapt eval: <message>" on stderr; returns exit status 1. */
-static int eval_fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static int eval_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("nadapt eval: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-/* Writes s as a JSON string literal (quotes and escapes included). */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /*
  * cli_opt for one option name; *missing becomes 1 (and stays 1) when the
  * option is there without its value.  Keeping it sticky lets one if/else
@@ -174,61 +141,61 @@ int cmd_eval(int argc, char **argv)
             split_s = v;
         } else if (take_opt(argc, argv, &i, "--mean", &v, &missing)) {
             if ((n_mean = cli_parse_doubles(v, mean_d, EVAL_MAX_CH)) < 1)
-                return eval_fail("bad --mean '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
+                return cli_cmd_fail("eval", "bad --mean '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
         } else if (take_opt(argc, argv, &i, "--std", &v, &missing)) {
             if ((n_std = cli_parse_doubles(v, std_d, EVAL_MAX_CH)) < 1)
-                return eval_fail("bad --std '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
+                return cli_cmd_fail("eval", "bad --std '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
         } else if (take_opt(argc, argv, &i, "--batch", &v, &missing)) {
             if (cli_parse_int(v, 1, 65536, &batch))
-                return eval_fail("bad --batch '%s' (expected an integer from 1 to 65536)", v);
+                return cli_cmd_fail("eval", "bad --batch '%s' (expected an integer from 1 to 65536)", v);
         } else if (take_opt(argc, argv, &i, "--threads", &v, &missing)) {
             if (cli_parse_int(v, 1, 1024, &threads))
-                return eval_fail("bad --threads '%s' (expected an integer from 1 to 1024)", v);
+                return cli_cmd_fail("eval", "bad --threads '%s' (expected an integer from 1 to 1024)", v);
         } else if (take_opt(argc, argv, &i, "--limit", &v, &missing)) {
             if (cli_parse_int(v, 1, 2147483647L, &limit))
-                return eval_fail("bad --limit '%s' (expected a positive integer)", v);
+                return cli_cmd_fail("eval", "bad --limit '%s' (expected a positive integer)", v);
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (missing) {
-            return eval_fail("%s needs a value", argv[i]);
+            return cli_cmd_fail("eval", "%s needs a value", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return eval_fail("unknown option '%s' (see nadapt eval --help)", argv[i]);
+            return cli_cmd_fail("eval", "unknown option '%s' (see nadapt eval --help)", argv[i]);
         } else if (!model) {
             model = argv[i];
         } else {
-            return eval_fail("unexpected argument '%s' (one model only)", argv[i]);
+            return cli_cmd_fail("eval", "unexpected argument '%s' (one model only)", argv[i]);
         }
     }
     if (!model)
-        return eval_fail("no model given (usage: nadapt eval MODEL.onnx --data PATH)");
+        return cli_cmd_fail("eval", "no model given (usage: nadapt eval MODEL.onnx --data PATH)");
     if (!data)
-        return eval_fail("no dataset given (use --data PATH)");
+        return cli_cmd_fail("eval", "no dataset given (use --data PATH)");
     nad_split split;
     if (strcmp(split_s, "test") == 0)
         split = NAD_SPLIT_TEST;
     else if (strcmp(split_s, "train") == 0)
         split = NAD_SPLIT_TRAIN;
     else
-        return eval_fail("bad --split '%s' (expected test or train)", split_s);
+        return cli_cmd_fail("eval", "bad --split '%s' (expected test or train)", split_s);
     int n_ch = n_mean > n_std ? n_mean : n_std;
     for (int k = 0; k < EVAL_MAX_CH; k++) {
         mean[k] = (float)mean_d[k];
         stdv[k] = (float)std_d[k];
     }
     if (broadcast(mean, n_mean, n_ch) || broadcast(stdv, n_std, n_ch))
-        return eval_fail("--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
+        return cli_cmd_fail("eval", "--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
 
     if (nad_graph_load_onnx(model, 1, &g, &e) || nad_dataset_load(data, split, &d, &e)) {
         rc = cli_fail_err("eval", &e);
         goto out;
     }
     if (g->n_inputs < 1 || g->n_outputs < 1) {
-        rc = eval_fail("%s: the model has no %s", model, g->n_inputs < 1 ? "input" : "output");
+        rc = cli_cmd_fail("eval", "%s: the model has no %s", model, g->n_inputs < 1 ? "input" : "output");
         goto out;
     }
     if (!input_fits(g, d)) {
         char dims[96];
-        rc = eval_fail("%s: model input %s does not fit the images of %s (%dx%dx%d)", model,
+        rc = cli_cmd_fail("eval", "%s: model input %s does not fit the images of %s (%dx%dx%d)", model,
                        input_dims(g, dims, sizeof dims), data, d->c, d->h, d->w);
         goto out;
     }
@@ -242,12 +209,12 @@ int cmd_eval(int argc, char **argv)
     const int64_t per_image = (int64_t)d->c * d->h * d->w;
     const int64_t k = nad_plan_output_size(p);
     if (nad_plan_input_size(p) != per_image) {
-        rc = eval_fail("%s: the model takes %lld values per image, the images of %s have %lld", model,
+        rc = cli_cmd_fail("eval", "%s: the model takes %lld values per image, the images of %s have %lld", model,
                        (long long)nad_plan_input_size(p), data, (long long)per_image);
         goto out;
     }
     if (k < d->n_classes) {
-        rc = eval_fail("%s: the model outputs %lld values per image but %s has %d classes", model, (long long)k,
+        rc = cli_cmd_fail("eval", "%s: the model outputs %lld values per image but %s has %d classes", model, (long long)k,
                        data, d->n_classes);
         goto out;
     }
@@ -269,9 +236,9 @@ int cmd_eval(int argc, char **argv)
 
     if (json) {
         fputs("{\"model\": ", stdout);
-        json_string(stdout, model);
+        cli_json_str(stdout, model);
         fputs(", \"data\": ", stdout);
-        json_string(stdout, data);
+        cli_json_str(stdout, data);
         printf(", \"split\": \"%s\", \"images\": %lld, \"correct\": %lld, \"correct5\": %lld, \"top1\": %.6f, "
                "\"top5\": %.6f, \"images_per_s\": %.1f, \"seconds\": %.4f, \"batch\": %d, \"threads\": %ld, "
                "\"classes\": %d, \"image_shape\": [%d, %d, %d]}\n",
@@ -287,7 +254,7 @@ int cmd_eval(int argc, char **argv)
                threads == 1 ? "" : "s", secs);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        rc = eval_fail("cannot write the results to stdout");
+        rc = cli_cmd_fail("eval", "cannot write the results to stdout");
         goto out;
     }
     rc = 0;

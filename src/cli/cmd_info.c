@@ -25,21 +25,6 @@ static void usage(FILE *f)
                "  --json         one JSON object: {\"model\", \"batch\", \"layers\": [...], \"total\"}\n");
 }
 
-/* Writes s as a JSON string literal (quotes, backslashes, control bytes escaped). */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* Prints the table or JSON for g; returns 0, or 1 after printing the error. */
 static int print_info(const char *path, const nad_graph *g, int batch, int json)
 {
@@ -63,7 +48,7 @@ static int print_info(const char *path, const nad_graph *g, int batch, int json)
     }
     if (json) {
         printf("{\"model\":");
-        json_str(stdout, path);
+        cli_json_str(stdout, path);
         printf(",\"batch\":%d,\"layers\":[", batch);
     } else {
         printf("model %s, batch %d\n", path, batch);
@@ -75,9 +60,9 @@ static int print_info(const char *path, const nad_graph *g, int batch, int json)
             return cli_fail_err("info", &e);
         if (json) {
             printf("%s{\"index\":%d,\"name\":", i ? "," : "", i);
-            json_str(stdout, li.name);
+            cli_json_str(stdout, li.name);
             printf(",\"op\":");
-            json_str(stdout, li.op);
+            cli_json_str(stdout, li.op);
             printf(",\"input\":%s,\"output\":%s,\"params\":%lld,\"macs\":%lld}", li.in_shape, li.out_shape,
                    (long long)li.params, (long long)li.macs);
         } else {

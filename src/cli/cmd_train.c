@@ -45,24 +45,6 @@ static const char train_usage[] =
     "  --init-scheme S     he (default) | torch: PyTorch's default layer init, to follow a torch recipe\n"
     "  --test              also report loss/top-1 on the test split (evaluation only)\n";
 
-/* Prints "nadapt train: <message>" on stderr; returns exit status 1. */
-static int train_fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static int train_fail(const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "nadapt train: %s\n", msg);
-    return 1;
-}
-
 /* Progress line on a terminal: rewritten in place with \r. */
 static int show_progress(const nad_train_progress *p, void *user)
 {
@@ -113,22 +95,22 @@ int cmd_train(int argc, char **argv)
             out = v;
         } else if ((v = opt(argc, argv, &i, "--epochs", &bad))) {
             if (cli_parse_int(v, 1, 100000, &lv))
-                return train_fail("--epochs wants an integer in 1..100000, not '%s'", v);
+                return cli_cmd_fail("train", "--epochs wants an integer in 1..100000, not '%s'", v);
             cfg.epochs = (int)lv;
             cfg.steps = 0;
         } else if ((v = opt(argc, argv, &i, "--steps", &bad))) {
             if (cli_parse_int(v, 1, 1000000000L, &lv))
-                return train_fail("--steps wants a positive integer, not '%s'", v);
+                return cli_cmd_fail("train", "--steps wants a positive integer, not '%s'", v);
             cfg.steps = lv;
         } else if ((v = opt(argc, argv, &i, "--lr", &bad))) {
             if (cli_parse_double(v, &cfg.lr) || !(cfg.lr > 0))
-                return train_fail("--lr wants a positive number, not '%s'", v);
+                return cli_cmd_fail("train", "--lr wants a positive number, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--momentum", &bad))) {
             if (cli_parse_double(v, &cfg.momentum))
-                return train_fail("--momentum wants a number, not '%s'", v);
+                return cli_cmd_fail("train", "--momentum wants a number, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--weight-decay", &bad))) {
             if (cli_parse_double(v, &cfg.weight_decay))
-                return train_fail("--weight-decay wants a number, not '%s'", v);
+                return cli_cmd_fail("train", "--weight-decay wants a number, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--schedule", &bad))) {
             if (!strcmp(v, "constant"))
                 cfg.schedule = NAD_LR_CONSTANT;
@@ -139,52 +121,52 @@ int cmd_train(int argc, char **argv)
             else if (!strcmp(v, "onecycle"))
                 cfg.schedule = NAD_LR_ONECYCLE;
             else
-                return train_fail("--schedule wants constant, step, cosine or onecycle, not '%s'", v);
+                return cli_cmd_fail("train", "--schedule wants constant, step, cosine or onecycle, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--gamma", &bad))) {
             if (cli_parse_double(v, &cfg.step_gamma))
-                return train_fail("--gamma wants a number, not '%s'", v);
+                return cli_cmd_fail("train", "--gamma wants a number, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--step-size", &bad))) {
             if (cli_parse_int(v, 1, 1000000000L, &lv))
-                return train_fail("--step-size wants a positive integer, not '%s'", v);
+                return cli_cmd_fail("train", "--step-size wants a positive integer, not '%s'", v);
             cfg.step_size = lv;
         } else if ((v = opt(argc, argv, &i, "--batch", &bad))) {
             if (cli_parse_int(v, 1, 65536, &lv))
-                return train_fail("--batch wants an integer in 1..65536, not '%s'", v);
+                return cli_cmd_fail("train", "--batch wants an integer in 1..65536, not '%s'", v);
             cfg.batch = (int)lv;
         } else if ((v = opt(argc, argv, &i, "--seed", &bad))) {
             if (cli_parse_int(v, 0, 2147483647L, &lv))
-                return train_fail("--seed wants a non-negative integer, not '%s'", v);
+                return cli_cmd_fail("train", "--seed wants a non-negative integer, not '%s'", v);
             cfg.seed = (uint64_t)lv;
         } else if ((v = opt(argc, argv, &i, "--holdout", &bad))) {
             if (cli_parse_int(v, 0, 100000000L, &holdout))
-                return train_fail("--holdout wants a non-negative integer, not '%s'", v);
+                return cli_cmd_fail("train", "--holdout wants a non-negative integer, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--holdout-seed", &bad))) {
             if (cli_parse_int(v, 0, 2147483647L, &holdout_seed))
-                return train_fail("--holdout-seed wants a non-negative integer, not '%s'", v);
+                return cli_cmd_fail("train", "--holdout-seed wants a non-negative integer, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--mean", &bad))) {
             if ((n_mean = cli_parse_doubles(v, mean_d, 4)) < 1)
-                return train_fail("--mean wants 1 to 4 comma-separated numbers, not '%s'", v);
+                return cli_cmd_fail("train", "--mean wants 1 to 4 comma-separated numbers, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--std", &bad))) {
             if ((n_std = cli_parse_doubles(v, std_d, 4)) < 1)
-                return train_fail("--std wants 1 to 4 comma-separated numbers, not '%s'", v);
+                return cli_cmd_fail("train", "--std wants 1 to 4 comma-separated numbers, not '%s'", v);
         } else if ((v = opt(argc, argv, &i, "--init-scheme", &bad))) {
             if (!strcmp(v, "he"))
                 scheme = NAD_INIT_HE;
             else if (!strcmp(v, "torch"))
                 scheme = NAD_INIT_TORCH;
             else
-                return train_fail("--init-scheme wants he or torch, not '%s'", v);
+                return cli_cmd_fail("train", "--init-scheme wants he or torch, not '%s'", v);
             init = 1;
         } else if ((v = opt(argc, argv, &i, "--crop", &bad))) {
             if (cli_parse_int(v, 0, 64, &lv))
-                return train_fail("--crop wants an integer in 0..64, not '%s'", v);
+                return cli_cmd_fail("train", "--crop wants an integer in 0..64, not '%s'", v);
             cfg.crop_pad = (int)lv;
         } else if ((v = opt(argc, argv, &i, "--threads", &bad))) {
             if (cli_parse_int(v, 1, 256, &lv))
-                return train_fail("--threads wants an integer in 1..256, not '%s'", v);
+                return cli_cmd_fail("train", "--threads wants an integer in 1..256, not '%s'", v);
             cfg.threads = (int)lv;
         } else if (bad) {
-            return train_fail("%s needs a value", argv[i]);
+            return cli_cmd_fail("train", "%s needs a value", argv[i]);
         } else if (!strcmp(argv[i], "--nesterov")) {
             cfg.nesterov = 1;
         } else if (!strcmp(argv[i], "--flip")) {
@@ -194,19 +176,19 @@ int cmd_train(int argc, char **argv)
         } else if (!strcmp(argv[i], "--test")) {
             eval_test = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return train_fail("unknown option '%s' (see nadapt train --help)", argv[i]);
+            return cli_cmd_fail("train", "unknown option '%s' (see nadapt train --help)", argv[i]);
         } else if (!model) {
             model = argv[i];
         } else {
-            return train_fail("unexpected argument '%s'", argv[i]);
+            return cli_cmd_fail("train", "unexpected argument '%s'", argv[i]);
         }
         if (bad)
-            return train_fail("%s needs a value", argv[i]);
+            return cli_cmd_fail("train", "%s needs a value", argv[i]);
     }
     if (!model || !data || !out)
-        return train_fail("needs MODEL.onnx, --data DIR and --out OUT.onnx (see --help)");
+        return cli_cmd_fail("train", "needs MODEL.onnx, --data DIR and --out OUT.onnx (see --help)");
     if (n_mean && n_std && n_mean != n_std)
-        return train_fail("--mean has %d values but --std has %d", n_mean, n_std);
+        return cli_cmd_fail("train", "--mean has %d values but --std has %d", n_mean, n_std);
     if (n_mean || n_std) {
         cfg.n_norm = n_mean > n_std ? n_mean : n_std;
         for (int k = 0; k < cfg.n_norm; k++) {
@@ -220,7 +202,7 @@ int cmd_train(int argc, char **argv)
     if (nad_dataset_load(data, NAD_SPLIT_TRAIN, &train, &e))
         goto fail_err;
     if (holdout >= train->n) {
-        train_fail("--holdout %ld leaves no training images (the split has %lld)", holdout, (long long)train->n);
+        cli_cmd_fail("train", "--holdout %ld leaves no training images (the split has %lld)", holdout, (long long)train->n);
         goto done;
     }
     if (nad_train_split(train->n, holdout, (uint64_t)holdout_seed, &tr_idx, &n_tr, &ho_idx, &e))
