@@ -139,6 +139,10 @@ static void test_conv_general(void **state)
         {1, 1, 28, 28, 9, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, relu, 1},   /* one input channel, 5x5, 2 vectors */
         {1, 1, 12, 17, 5, 3, 3, 1, 1, 2, 2, 1, 3, 2, 0, 1, leaky, 0},  /* one input channel, dilated */
         {3, 17, 1, 1, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, none, 0},    /* 1x1 map, no bias */
+        {2, 5, 9, 37, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, relu, 1},   /* stride 2, plane rows of 2 vectors */
+        {1, 4, 28, 28, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, none, 1},   /* 30-float plane rows */
+        {1, 3, 6, 35, 4, 3, 3, 1, 2, 1, 1, 0, 0, 0, 2, 1, none, 1},    /* column stride 2 only, no left pad */
+        {2, 3, 8, 21, 4, 2, 5, 2, 2, 1, 2, 1, 4, 0, 4, 1, leaky, 1},   /* stride 2, dilated columns, wide pads */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_conv(&cases[i]);
