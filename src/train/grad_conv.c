@@ -14,7 +14,10 @@
 #include "train/parallel.h"
 #include "train/reduce.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "engine/kernels.h"
 
 /* Upper bound on scratch floats (2 MB): the columns of a chunk stay in the
  * L2 cache between im2col and the GEMM that reads them; measured 25-30% less
@@ -145,22 +148,6 @@ static void par_im2col(void *arg, int64_t lo, int64_t hi)
                k->col + (size_t)i * k->ohw, k->ld);
 }
 
-/* Scatter of the GEMM output into NCHW plus bias, images [lo, hi). */
-static void par_scatter(void *arg, int64_t lo, int64_t hi)
-{
-    const conv_chunk *k = arg;
-    const nad_tr_conv *s = k->s;
-    for (int64_t i = lo; i < hi; i++)
-        for (int mo = 0; mo < k->mg; mo++) {
-            int oc = k->g * k->mg + mo;
-            float bias = k->b ? k->b[oc] : 0.0f;
-            const float *src = k->buf + (size_t)mo * k->ld + (size_t)i * k->ohw;
-            float *dst = k->y + ((size_t)(k->n0 + i) * s->m + oc) * k->ohw;
-            for (int p = 0; p < k->ohw; p++)
-                dst[p] = src[p] + bias;
-        }
-}
-
 /* Gather of dY rows for output channels [lo, hi) of the group, and their
  * bias gradient (each channel summed by one thread, images in order). */
 static void par_gather(void *arg, int64_t lo, int64_t hi)
@@ -192,31 +179,99 @@ static void par_col2im(void *arg, int64_t lo, int64_t hi)
                k->dx + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w);
 }
 
+/* The engine's geometry of one image of s. */
+static nad_conv_geom engine_geom(const nad_tr_conv *s)
+{
+    nad_conv_geom g = {s->c, s->h, s->w, s->m, s->oh, s->ow, s->kh, s->kw, s->sh, s->sw,
+                       s->dh, s->dw, s->pt, s->pl, s->group};
+    return g;
+}
+
+typedef struct fwd_job {
+    const nad_tr_conv *s;
+    const float *x, *w, *b;
+    float *y;
+} fwd_job;
+
+/* Engine forward of images [lo, hi) with this thread's own workspace. */
+static void par_engine_fwd(void *arg, int64_t lo, int64_t hi)
+{
+    const fwd_job *j = arg;
+    const nad_tr_conv *s = j->s;
+    nad_conv_geom g = engine_geom(s);
+    float *ws = malloc((nad_k_conv_ws_floats(&g) + 16) * sizeof(float));
+    if (!ws)
+        abort(); /* a few hundred KB; the trainer has no error path here (as train/gemm.c) */
+    nad_k_conv(&g, (int)(hi - lo), j->x + (size_t)lo * s->c * s->h * s->w, j->w, j->b,
+               NULL, j->y + (size_t)lo * s->m * s->oh * s->ow, ws);
+    free(ws);
+}
+
 void nad_tr_conv_forward(const nad_tr_conv *s, const float *x, const float *w, const float *b, float *y, float *ws)
 {
-    if (nad_tr_conv_is_pointwise(s)) {
-        nad_tr_conv_pointwise_forward(s, x, w, b, y);
-        return;
+    /* The engine's conv (implicit GEMM over padded planes, AVX-512 depthwise)
+     * skips the column matrix that made im2col the largest cost of a step;
+     * it is single-threaded per call, so images are split over threads, which
+     * keeps every output element computed the same way whatever the count. */
+    (void)ws;
+    fwd_job j = {s, x, w, b, y};
+    nad_par_for(s->threads, s->n, 1, par_engine_fwd, &j);
+}
+
+typedef struct bwd_job {
+    const nad_tr_conv *s;
+    nad_conv_geom g; /* the transposed conv: dY -> dX */
+    const float *dy, *wf;
+    float *dx;
+} bwd_job;
+
+/* dX of images [lo, hi) as the engine conv of dY with the flipped weights,
+ * through a per-thread image buffer since dX accumulates. */
+static void par_engine_dx(void *arg, int64_t lo, int64_t hi)
+{
+    const bwd_job *j = arg;
+    const nad_tr_conv *s = j->s;
+    size_t img = (size_t)s->c * s->h * s->w;
+    float *ws = malloc((nad_k_conv_ws_floats(&j->g) + 16 + img) * sizeof(float));
+    if (!ws)
+        abort(); /* a few hundred KB; the trainer has no error path here (as train/gemm.c) */
+    float *t = ws + nad_k_conv_ws_floats(&j->g) + 16;
+    for (int64_t i = lo; i < hi; i++) {
+        nad_k_conv(&j->g, 1, j->dy + (size_t)i * s->m * s->oh * s->ow, j->wf, NULL, NULL, t, ws);
+        float *d = j->dx + (size_t)i * img;
+        for (size_t e = 0; e < img; e++)
+            d[e] += t[e];
     }
-    if (nad_tr_conv_is_depthwise(s)) {
-        nad_tr_conv_depthwise_forward(s, x, w, b, y);
-        return;
-    }
-    int cg = s->c / s->group, mg = s->m / s->group;
-    int k = cg * s->kh * s->kw, ohw = s->oh * s->ow;
-    int nb_max = chunk_images(s);
-    for (int n0 = 0; n0 < s->n; n0 += nb_max) {
-        int nb = s->n - n0 < nb_max ? s->n - n0 : nb_max;
-        size_t ld = (size_t)nb * ohw;
-        float *col = ws, *out = ws + (size_t)k * ld;
-        for (int g = 0; g < s->group; g++) {
-            conv_chunk ck = {s, x, b, NULL, y, NULL, NULL, col, out, n0, g, cg, mg, ohw, ld};
-            nad_par_for(s->threads, nb, min_items((size_t)ohw * k), par_im2col, &ck);
-            nad_tr_sgemm(s->threads, 0, 0, mg, (int)ld, k, 1.0f, w + (size_t)g * mg * k, k, col, (int)ld, 0.0f, out,
-                         (int)ld);
-            nad_par_for(s->threads, nb, min_items((size_t)ohw * mg), par_scatter, &ck);
-        }
-    }
+    free(ws);
+}
+
+/*
+ * dX of a stride-1, undilated, ungrouped conv is itself such a conv: of dY
+ * with the kernel flipped and its in/out channels swapped, padded by
+ * k-1-pad.  Running it on the engine's implicit-GEMM conv replaces the
+ * W^T dY GEMM and col2im (a scattered add per column entry, ~10% of a ResNet
+ * step).  Returns 0 (nothing done) when the conv does not qualify.
+ */
+static int engine_dx(const nad_tr_conv *s, const float *w, const float *dy, float *dx)
+{
+    int pb = s->oh - 1 + s->kh - s->h - s->pt, pr = s->ow - 1 + s->kw - s->w - s->pl;
+    if (s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->group != 1 || s->pt < 0 || s->pl < 0 ||
+        s->pt > s->kh - 1 || s->pl > s->kw - 1 || pb < 0 || pr < 0 || pb > s->kh - 1 || pr > s->kw - 1)
+        return 0;
+    size_t kk = (size_t)s->kh * s->kw;
+    float *wf = malloc((size_t)s->m * s->c * kk * sizeof(float));
+    if (!wf)
+        return 0;
+    for (int mo = 0; mo < s->m; mo++)
+        for (int ci = 0; ci < s->c; ci++)
+            for (size_t t = 0; t < kk; t++)
+                wf[((size_t)ci * s->m + mo) * kk + (kk - 1 - t)] = w[((size_t)mo * s->c + ci) * kk + t];
+    bwd_job j = {s, {s->m, s->oh, s->ow, s->c, s->h, s->w, s->kh, s->kw, 1, 1, 1, 1, s->kh - 1 - s->pt,
+                     s->kw - 1 - s->pl, 1},
+                 dy, wf, dx};
+    nad_par_for(s->threads, s->n, 1, par_engine_dx, &j);
+    free(wf);
+    return 1;
 }
 
 void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, const float *dy, float *dx, float *dw,
@@ -233,6 +288,8 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
     int cg = s->c / s->group, mg = s->m / s->group;
     int k = cg * s->kh * s->kw, ohw = s->oh * s->ow;
     int nb_max = chunk_images(s);
+    if (dx && engine_dx(s, w, dy, dx))
+        dx = NULL; /* done */
     for (int n0 = 0; n0 < s->n; n0 += nb_max) {
         int nb = s->n - n0 < nb_max ? s->n - n0 : nb_max;
         size_t ld = (size_t)nb * ohw;
