@@ -246,7 +246,7 @@ static void par_engine_dx(void *arg, int64_t lo, int64_t hi)
 }
 
 /*
- * dX of a stride-1, undilated, ungrouped conv is itself such a conv: of dY
+ * dX of a stride-1, undilated, ungrouped (or depthwise) conv is itself such a conv: of dY
  * with the kernel flipped and its in/out channels swapped, padded by
  * k-1-pad.  Running it on the engine's implicit-GEMM conv replaces the
  * W^T dY GEMM and col2im (a scattered add per column entry, ~10% of a ResNet
@@ -255,19 +255,26 @@ static void par_engine_dx(void *arg, int64_t lo, int64_t hi)
 static int engine_dx(const nad_tr_conv *s, const float *w, const float *dy, float *dx)
 {
     int pb = s->oh - 1 + s->kh - s->h - s->pt, pr = s->ow - 1 + s->kw - s->w - s->pl;
-    if (s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->group != 1 || s->pt < 0 || s->pl < 0 ||
+    const int depthwise = nad_tr_conv_is_depthwise(s);
+    if (s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || (s->group != 1 && !depthwise) || s->pt < 0 ||
+        s->pl < 0 ||
         s->pt > s->kh - 1 || s->pl > s->kw - 1 || pb < 0 || pr < 0 || pb > s->kh - 1 || pr > s->kw - 1)
         return 0;
     size_t kk = (size_t)s->kh * s->kw;
     float *wf = malloc((size_t)s->m * s->c * kk * sizeof(float));
     if (!wf)
         return 0;
-    for (int mo = 0; mo < s->m; mo++)
+    if (depthwise) /* one kernel per channel: only the flip */
         for (int ci = 0; ci < s->c; ci++)
             for (size_t t = 0; t < kk; t++)
-                wf[((size_t)ci * s->m + mo) * kk + (kk - 1 - t)] = w[((size_t)mo * s->c + ci) * kk + t];
+                wf[(size_t)ci * kk + (kk - 1 - t)] = w[(size_t)ci * kk + t];
+    else
+        for (int mo = 0; mo < s->m; mo++)
+            for (int ci = 0; ci < s->c; ci++)
+                for (size_t t = 0; t < kk; t++)
+                    wf[((size_t)ci * s->m + mo) * kk + (kk - 1 - t)] = w[((size_t)mo * s->c + ci) * kk + t];
     bwd_job j = {s, {s->m, s->oh, s->ow, s->c, s->h, s->w, s->kh, s->kw, 1, 1, 1, 1, s->kh - 1 - s->pt,
-                     s->kw - 1 - s->pl, 1},
+                     s->kw - 1 - s->pl, s->group},
                  dy, wf, dx};
     nad_par_for(s->threads, s->n, 1, par_engine_dx, &j);
     free(wf);
@@ -282,6 +289,10 @@ void nad_tr_conv_backward(const nad_tr_conv *s, const float *x, const float *w, 
         return;
     }
     if (nad_tr_conv_is_depthwise(s)) {
+        /* stride 1: dX on the engine's AVX-512 depthwise conv, the scalar
+         * loop keeps only dW and db */
+        if (dx && engine_dx(s, w, dy, dx))
+            dx = NULL;
         nad_tr_conv_depthwise_backward(s, x, w, dy, dx, dw, db);
         return;
     }
