@@ -455,6 +455,18 @@ static void test_pooling(void **state)
     }
     nad_k_global_avgpool(nc, hw, x, y);
     expect_close(y, want, nc, 1e-6, "global avg");
+    for (int len = 16; len <= 49; len += 33) { /* the 16-lane sums: whole vectors, then 7x7 with a tail */
+        float *xl = rand_buf((size_t)nc * len, 19);
+        for (int i = 0; i < nc; i++) {
+            double s = 0;
+            for (int j = 0; j < len; j++)
+                s += xl[i * len + j];
+            want[i] = s / len;
+        }
+        nad_k_global_avgpool(nc, len, xl, y);
+        expect_close(y, want, nc, 1e-6, "global avg, vector lanes");
+        free(xl);
+    }
     for (int i = 0; i < nc; i++) {
         double m = -INFINITY;
         for (int j = 0; j < hw; j++)
