@@ -204,6 +204,7 @@ static void test_conv_grad(void **state)
     run_conv(2, 3, 9, 8, 4, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, "conv 3->4 k5 s1 p2 (dX as flipped conv)");
     run_conv(2, 4, 9, 20, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, "conv depthwise s1 p1 wide rows (vector dW)");
     run_conv(2, 3, 6, 5, 3, 3, 3, 1, 1, 1, 1, 0, 2, 2, 0, 3, 0, "conv depthwise s1 asym pads (vector dW)");
+    run_conv(2, 3, 7, 8, 4, 3, 3, 1, 1, 2, 2, 2, 1, 2, 1, 1, 1, "conv k3 s1 dil2 asym pads (padded im2col)");
     run_conv(2, 3, 4, 4, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, "conv 1x1 (pointwise path)");
     run_conv(3, 1, 5, 3, 4, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, "conv 1x1 from 1 channel");
     run_conv(2, 3, 5, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, "conv depthwise c3 s1 p1 (direct path)");

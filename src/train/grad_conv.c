@@ -138,11 +138,57 @@ typedef struct conv_chunk {
     size_t ld;
 } conv_chunk;
 
+/*
+ * im2col for column stride 1 through a copy of each input plane padded left
+ * and right: every column-matrix row segment is then one branch-free copy of
+ * ow floats (vectorised), where im2col() works out the valid range and fills
+ * zeros around it per segment; segments are only 7-28 floats here, so that
+ * bookkeeping was most of the cost.  xh holds h * wp floats.
+ */
+static void im2col_padded(const nad_tr_conv *s, const float *x, int cg, float *col, size_t ld, float *xh, int wp)
+{
+    for (int ci = 0; ci < cg; ci++) {
+        const float *xp = x + (size_t)ci * s->h * s->w;
+        for (int y = 0; y < s->h; y++)
+            for (int q = 0; q < wp; q++) {
+                int ix = q - s->pl;
+                xh[(size_t)y * wp + q] = ix >= 0 && ix < s->w ? xp[(size_t)y * s->w + ix] : 0.0f;
+            }
+        for (int i = 0; i < s->kh; i++)
+            for (int j = 0; j < s->kw; j++) {
+                float *row = col + (size_t)((ci * s->kh + i) * s->kw + j) * ld;
+                for (int oy = 0; oy < s->oh; oy++) {
+                    int iy = oy * s->sh - s->pt + i * s->dh;
+                    float *dst = row + (size_t)oy * s->ow;
+                    if (iy < 0 || iy >= s->h) {
+                        for (int ox = 0; ox < s->ow; ox++)
+                            dst[ox] = 0.0f;
+                        continue;
+                    }
+                    const float *src = xh + (size_t)iy * wp + j * s->dw;
+                    for (int ox = 0; ox < s->ow; ox++)
+                        dst[ox] = src[ox];
+                }
+            }
+    }
+}
+
 /* im2col of images [lo, hi) of the chunk into their column blocks. */
 static void par_im2col(void *arg, int64_t lo, int64_t hi)
 {
     const conv_chunk *k = arg;
     const nad_tr_conv *s = k->s;
+    if (s->sw == 1) {
+        int wp = s->ow + (s->kw - 1) * s->dw;
+        float *xh = malloc((size_t)s->h * wp * sizeof(float));
+        if (!xh)
+            abort(); /* one padded plane; the trainer has no error path here (as train/gemm.c) */
+        for (int64_t i = lo; i < hi; i++)
+            im2col_padded(s, k->x + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w, k->cg,
+                          k->col + (size_t)i * k->ohw, k->ld, xh, wp);
+        free(xh);
+        return;
+    }
     for (int64_t i = lo; i < hi; i++)
         im2col(s, k->x + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w, k->cg,
                k->col + (size_t)i * k->ohw, k->ld);
