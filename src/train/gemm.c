@@ -9,6 +9,7 @@
  */
 #include "train/gemm.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 
 #include "engine/kernels.h"
@@ -59,8 +60,17 @@ static void gemm_range(void *arg, int64_t lo, int64_t hi)
         return;
     }
     float *t = malloc((size_t)mr * nc * sizeof(float));
-    if (!t)
-        abort(); /* scratch of at most a few MB; the trainer has no error path here */
+    if (!t) {
+        /* No scratch: let OpenBLAS combine into C (transposed: C^T = B^T A^T).
+         * Slower but exact, and the trainer's kernels have no error path. */
+        if (j->ct)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, nc, mr, j->k, j->alpha, b, j->ldb, a, j->lda, j->beta,
+                        j->c + (size_t)c0 * j->ldc + r0, j->ldc);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mr, nc, j->k, j->alpha, a, j->lda, b, j->ldb,
+                        j->beta, j->c + (size_t)r0 * j->ldc + c0, j->ldc);
+        return;
+    }
     nad_k_sgemm(mr, nc, j->k, a, j->lda, b, j->ldb, NULL, NULL, t, nc);
     for (int i = 0; i < mr; i++)
         for (int q = 0; q < nc; q++) {
@@ -108,7 +118,7 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
         if (trans_a) { /* A stored [k x m] */
             ta = malloc(pa * sizeof(float));
             if (!ta)
-                abort();
+                goto no_scratch;
             transpose(k, m, a, lda, ta);
             aa = ta;
             la = k;
@@ -116,7 +126,7 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
         if (trans_b) { /* B stored [n x k] */
             tb = malloc(pb * sizeof(float));
             if (!tb)
-                abort();
+                goto no_scratch;
             transpose(n, k, b, ldb, tb);
             bb = tb;
             lb = n;
@@ -129,7 +139,7 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
         if (!trans_b) { /* B stored [k x n]: op(B)^T needs a copy */
             tb = malloc(pb * sizeof(float));
             if (!tb)
-                abort();
+                goto no_scratch;
             transpose(k, n, b, ldb, tb);
             bt = tb;
             lbt = k;
@@ -137,7 +147,7 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
         if (!trans_a) { /* A stored [m x k]: op(A)^T needs a copy */
             ta = malloc(pa * sizeof(float));
             if (!ta)
-                abort();
+                goto no_scratch;
             transpose(m, k, a, lda, ta);
             at = ta;
             lat = m;
@@ -146,4 +156,12 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
     }
     free(ta);
     free(tb);
+    return;
+no_scratch:
+    /* Out of memory for the transposed copy: OpenBLAS reads transposed
+     * operands in place (slower on CPUs its build does not know, but exact). */
+    free(ta);
+    free(tb);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                a, lda, b, ldb, beta, c, ldc);
 }

@@ -182,13 +182,14 @@ static void par_im2col(void *arg, int64_t lo, int64_t hi)
         int wp = s->ow + (s->kw - 1) * s->dw;
         float *xh = malloc((size_t)s->h * wp * sizeof(float));
         if (!xh)
-            abort(); /* one padded plane; the trainer has no error path here (as train/gemm.c) */
+            goto plain; /* no room for the padded plane: the plain gather below needs none */
         for (int64_t i = lo; i < hi; i++)
             im2col_padded(s, k->x + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w, k->cg,
                           k->col + (size_t)i * k->ohw, k->ld, xh, wp);
         free(xh);
         return;
     }
+plain:
     for (int64_t i = lo; i < hi; i++)
         im2col(s, k->x + ((size_t)(k->n0 + i) * s->c + (size_t)k->g * k->cg) * s->h * s->w, k->cg,
                k->col + (size_t)i * k->ohw, k->ld);
@@ -233,6 +234,73 @@ static nad_conv_geom engine_geom(const nad_tr_conv *s)
     return g;
 }
 
+/*
+ * y = conv(x, w) + b for images [lo, hi) by the definition, with no scratch:
+ * the fallback when a thread cannot get the engine conv's workspace (these
+ * kernels have no error path, and ending the process is not the library's
+ * call).  Slow but exact.
+ */
+static void conv_naive(const nad_tr_conv *s, const float *x, const float *w, const float *b, float *y, int64_t lo,
+                       int64_t hi)
+{
+    int cg = s->c / s->group, mg = s->m / s->group;
+    for (int64_t n = lo; n < hi; n++)
+        for (int mo = 0; mo < s->m; mo++) {
+            int g = mo / mg;
+            float *yp = y + ((size_t)n * s->m + mo) * s->oh * s->ow;
+            for (int oy = 0; oy < s->oh; oy++)
+                for (int ox = 0; ox < s->ow; ox++) {
+                    double acc = b ? b[mo] : 0.0;
+                    for (int ci = 0; ci < cg; ci++) {
+                        const float *xp = x + ((size_t)n * s->c + (size_t)g * cg + ci) * s->h * s->w;
+                        const float *wp = w + ((size_t)mo * cg + ci) * s->kh * s->kw;
+                        for (int ky = 0; ky < s->kh; ky++) {
+                            int iy = oy * s->sh - s->pt + ky * s->dh;
+                            if (iy < 0 || iy >= s->h)
+                                continue;
+                            for (int kx = 0; kx < s->kw; kx++) {
+                                int ix = ox * s->sw - s->pl + kx * s->dw;
+                                if (ix >= 0 && ix < s->w)
+                                    acc += (double)wp[ky * s->kw + kx] * xp[(size_t)iy * s->w + ix];
+                            }
+                        }
+                    }
+                    yp[(size_t)oy * s->ow + ox] = (float)acc;
+                }
+        }
+}
+
+/*
+ * dx += conv^T(dy, w) for images [lo, hi) of a stride-1, undilated conv (the
+ * convs engine_dx takes), by the definition and with no scratch: the fallback
+ * of par_engine_dx when its workspace cannot be had.
+ */
+static void conv_dx_naive(const nad_tr_conv *s, const float *w, const float *dy, float *dx, int64_t lo, int64_t hi)
+{
+    int cg = s->c / s->group, mg = s->m / s->group;
+    for (int64_t n = lo; n < hi; n++)
+        for (int mo = 0; mo < s->m; mo++) {
+            int g = mo / mg;
+            const float *gp = dy + ((size_t)n * s->m + mo) * s->oh * s->ow;
+            for (int ci = 0; ci < cg; ci++) {
+                float *dxp = dx + ((size_t)n * s->c + (size_t)g * cg + ci) * s->h * s->w;
+                const float *wp = w + ((size_t)mo * cg + ci) * s->kh * s->kw;
+                for (int oy = 0; oy < s->oh; oy++)
+                    for (int ox = 0; ox < s->ow; ox++)
+                        for (int ky = 0; ky < s->kh; ky++) {
+                            int iy = oy - s->pt + ky;
+                            if (iy < 0 || iy >= s->h)
+                                continue;
+                            for (int kx = 0; kx < s->kw; kx++) {
+                                int ix = ox - s->pl + kx;
+                                if (ix >= 0 && ix < s->w)
+                                    dxp[(size_t)iy * s->w + ix] += wp[ky * s->kw + kx] * gp[(size_t)oy * s->ow + ox];
+                            }
+                        }
+            }
+        }
+}
+
 typedef struct fwd_job {
     const nad_tr_conv *s;
     const float *x, *w, *b;
@@ -246,8 +314,10 @@ static void par_engine_fwd(void *arg, int64_t lo, int64_t hi)
     const nad_tr_conv *s = j->s;
     nad_conv_geom g = engine_geom(s);
     float *ws = malloc((nad_k_conv_ws_floats(&g) + 16) * sizeof(float));
-    if (!ws)
-        abort(); /* a few hundred KB; the trainer has no error path here (as train/gemm.c) */
+    if (!ws) {
+        conv_naive(s, j->x, j->w, j->b, j->y, lo, hi);
+        return;
+    }
     nad_k_conv(&g, (int)(hi - lo), j->x + (size_t)lo * s->c * s->h * s->w, j->w, j->b,
                NULL, j->y + (size_t)lo * s->m * s->oh * s->ow, ws);
     free(ws);
@@ -269,6 +339,7 @@ typedef struct bwd_job {
     nad_conv_geom g; /* the transposed conv: dY -> dX */
     const float *dy, *wf;
     float *dx;
+    const float *w; /* the unflipped weights, for the no-scratch fallback */
 } bwd_job;
 
 /* dX of images [lo, hi) as the engine conv of dY with the flipped weights,
@@ -279,8 +350,10 @@ static void par_engine_dx(void *arg, int64_t lo, int64_t hi)
     const nad_tr_conv *s = j->s;
     size_t img = (size_t)s->c * s->h * s->w;
     float *ws = malloc((nad_k_conv_ws_floats(&j->g) + 16 + img) * sizeof(float));
-    if (!ws)
-        abort(); /* a few hundred KB; the trainer has no error path here (as train/gemm.c) */
+    if (!ws) {
+        conv_dx_naive(s, j->w, j->dy, j->dx, lo, hi);
+        return;
+    }
     float *t = ws + nad_k_conv_ws_floats(&j->g) + 16;
     for (int64_t i = lo; i < hi; i++) {
         nad_k_conv(&j->g, 1, j->dy + (size_t)i * s->m * s->oh * s->ow, j->wf, NULL, NULL, t, ws);
@@ -321,7 +394,7 @@ static int engine_dx(const nad_tr_conv *s, const float *w, const float *dy, floa
                     wf[((size_t)ci * s->m + mo) * kk + (kk - 1 - t)] = w[((size_t)mo * s->c + ci) * kk + t];
     bwd_job j = {s, {s->m, s->oh, s->ow, s->c, s->h, s->w, s->kh, s->kw, 1, 1, 1, 1, s->kh - 1 - s->pt,
                      s->kw - 1 - s->pl, s->group},
-                 dy, wf, dx};
+                 dy, wf, dx, w};
     nad_par_for(s->threads, s->n, 1, par_engine_dx, &j);
     free(wf);
     return 1;

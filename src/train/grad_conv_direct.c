@@ -153,7 +153,7 @@ typedef float dw_v16 __attribute__((vector_size(64)));
  * below keeps one running sum per tap, a serial add chain that was ~25% of a
  * MobileNetV2 step; the padding zeros add nothing.
  */
-static void dw_bwd_dw_range(const dw_job *j, int64_t lo, int64_t hi)
+static int dw_bwd_dw_range(const dw_job *j, int64_t lo, int64_t hi)
 {
     const nad_tr_conv *s = j->s;
     const size_t hw = (size_t)s->h * s->w, ohw = (size_t)s->oh * s->ow;
@@ -161,7 +161,7 @@ static void dw_bwd_dw_range(const dw_job *j, int64_t lo, int64_t hi)
     const int hp = (s->oh - 1) * s->sh + (s->kh - 1) * s->dh + 1, wp = owp + (s->kw - 1) * s->dw;
     float *xpad = malloc(((size_t)hp * wp + (size_t)s->oh * owp) * sizeof(float));
     if (!xpad)
-        abort(); /* a few KB; the trainer has no error path here (as train/gemm.c) */
+        return 0; /* no room for the padded planes: the caller's scalar loop needs none */
     float *gpad = xpad + (size_t)hp * wp;
     for (int64_t c = lo; c < hi; c++) {
         double gw[64] = {0}, gb = 0.0; /* kk <= 64 is checked by the caller */
@@ -205,6 +205,7 @@ static void dw_bwd_dw_range(const dw_job *j, int64_t lo, int64_t hi)
             j->db[c] += (float)gb;
     }
     free(xpad);
+    return 1;
 }
 
 /* Backward of channels [lo, hi): each thread owns whole channels, i.e. the
@@ -213,10 +214,8 @@ static void dw_bwd_range(void *arg, int64_t lo, int64_t hi)
 {
     const dw_job *j = arg;
     const nad_tr_conv *s = j->s;
-    if (s->sw == 1 && !j->dx && j->dw) {
-        dw_bwd_dw_range(j, lo, hi);
+    if (s->sw == 1 && !j->dx && j->dw && dw_bwd_dw_range(j, lo, hi))
         return;
-    }
     size_t hw = (size_t)s->h * s->w, ohw = (size_t)s->oh * s->ow;
     int kk = s->kh * s->kw;
     for (int64_t c = lo; c < hi; c++) {
