@@ -109,6 +109,8 @@ static void conv_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_conv 
     int64_t xd[NAD_MAX_DIMS], yd[NAD_MAX_DIMS];
     dims_at(t, nd->in[0], n, xd);
     dims_at(t, nd->out[0], n, yd);
+    /* Shape inference (run when the tape is built) already made strides,
+     * dilations and group >= 1 and resolved auto_pad into pads. */
     const nad_conv_attr *a = &nd->attr.conv;
     s->n = (int)xd[0];
     s->c = (int)xd[1];
@@ -119,13 +121,13 @@ static void conv_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_conv 
     s->ow = (int)yd[3];
     s->kh = a->kh;
     s->kw = a->kw;
-    s->sh = a->sh ? a->sh : 1;
-    s->sw = a->sw ? a->sw : 1;
-    s->dh = a->dh ? a->dh : 1;
-    s->dw = a->dw ? a->dw : 1;
+    s->sh = a->sh;
+    s->sw = a->sw;
+    s->dh = a->dh;
+    s->dw = a->dw;
     s->pt = a->pads[0];
     s->pl = a->pads[1];
-    s->group = a->group ? a->group : 1;
+    s->group = a->group;
     s->threads = t->threads;
 }
 
@@ -142,10 +144,10 @@ static void pool_geom(const nad_tape *t, const nad_node *nd, int n, nad_tr_pool 
     s->ow = (int)yd[3];
     s->kh = a->kh;
     s->kw = a->kw;
-    s->sh = a->sh ? a->sh : 1;
-    s->sw = a->sw ? a->sw : 1;
-    s->dh = a->dh ? a->dh : 1;
-    s->dw = a->dw ? a->dw : 1;
+    s->sh = a->sh;
+    s->sw = a->sw;
+    s->dh = a->dh;
+    s->dw = a->dw;
     s->pt = a->pads[0];
     s->pl = a->pads[1];
     s->pb = a->pads[2];
