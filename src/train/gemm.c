@@ -29,6 +29,20 @@ static void transpose(int rows, int cols, const float *src, int lds, float *dst)
         }
 }
 
+/* Replaces *mat (a [rows x cols] matrix, leading dimension *ld) by a
+ * transposed copy held in *copy (the caller frees it).  Returns -1 when the
+ * copy cannot be allocated, leaving *mat and *ld as they were. */
+static int use_transposed(int rows, int cols, const float **mat, int *ld, float **copy)
+{
+    *copy = malloc((size_t)rows * cols * sizeof(float));
+    if (!*copy)
+        return -1;
+    transpose(rows, cols, *mat, *ld, *copy);
+    *mat = *copy;
+    *ld = rows;
+    return 0;
+}
+
 /* One product T[m x n] = A B, both untransposed, split over threads; T is
  * combined into C as C = alpha T + beta C (transposed into C when ct). */
 typedef struct gemm_job {
@@ -115,43 +129,19 @@ void nad_tr_sgemm(int threads, int trans_a, int trans_b, int m, int n, int k, fl
     if (direct <= viat) {
         const float *aa = a, *bb = b;
         int la = lda, lb = ldb;
-        if (trans_a) { /* A stored [k x m] */
-            ta = malloc(pa * sizeof(float));
-            if (!ta)
-                goto no_scratch;
-            transpose(k, m, a, lda, ta);
-            aa = ta;
-            la = k;
-        }
-        if (trans_b) { /* B stored [n x k] */
-            tb = malloc(pb * sizeof(float));
-            if (!tb)
-                goto no_scratch;
-            transpose(n, k, b, ldb, tb);
-            bb = tb;
-            lb = n;
-        }
+        if (trans_a && use_transposed(k, m, &aa, &la, &ta)) /* A stored [k x m] */
+            goto no_scratch;
+        if (trans_b && use_transposed(n, k, &bb, &lb, &tb)) /* B stored [n x k] */
+            goto no_scratch;
         run(threads, m, n, k, aa, la, bb, lb, alpha, beta, c, ldc, 0);
     } else {
         /* C^T [n x m] = op(B)^T [n x k] op(A)^T [k x m]. */
         const float *bt = b, *at = a;
         int lbt = ldb, lat = lda;
-        if (!trans_b) { /* B stored [k x n]: op(B)^T needs a copy */
-            tb = malloc(pb * sizeof(float));
-            if (!tb)
-                goto no_scratch;
-            transpose(k, n, b, ldb, tb);
-            bt = tb;
-            lbt = k;
-        }
-        if (!trans_a) { /* A stored [m x k]: op(A)^T needs a copy */
-            ta = malloc(pa * sizeof(float));
-            if (!ta)
-                goto no_scratch;
-            transpose(m, k, a, lda, ta);
-            at = ta;
-            lat = m;
-        }
+        if (!trans_b && use_transposed(k, n, &bt, &lbt, &tb)) /* B stored [k x n]: op(B)^T needs a copy */
+            goto no_scratch;
+        if (!trans_a && use_transposed(m, k, &at, &lat, &ta)) /* A stored [m x k]: op(A)^T needs a copy */
+            goto no_scratch;
         run(threads, n, m, k, bt, lbt, at, lat, alpha, beta, c, ldc, 1);
     }
     free(ta);
