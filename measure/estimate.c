@@ -95,6 +95,14 @@ const nad_arch *nad_estimator_arch(const nad_estimator *est)
     return est->arch;
 }
 
+/* See estimate_internal.h. */
+void nad_estimator_clear(nad_estimator *est)
+{
+    est->n = 0;
+    for (int i = 0; i < est->n_slots; i++)
+        est->slots[i] = -1;
+}
+
 int nad_estimator_cache_size(const nad_estimator *est)
 {
     return est ? est->n : 0;

@@ -23,4 +23,9 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
 /* The target the estimator was created for (owned by est). */
 const nad_arch *nad_estimator_arch(const nad_estimator *est);
 
+/* Empties the cache, so that the next results depend on nothing asked before
+ * (a cached larger layer bounds a smaller one's mapping: estimates are
+ * path-dependent otherwise). */
+void nad_estimator_clear(nad_estimator *est);
+
 #endif /* NAD_MEASURE_ESTIMATE_INTERNAL_H */

@@ -143,7 +143,7 @@ typedef struct nad_adapt_summary {
     double original_holdout, final_holdout;
     double original_test, final_test; /* -1 when there is no test split    */
     double seconds;
-    char final_path[NAD_ADAPT_PATH_MAX + 32];
+    char final_path[NAD_ADAPT_PATH_MAX + 64];
 } nad_adapt_summary;
 
 /* Optional hooks of a run. */

@@ -76,23 +76,25 @@ int cli_is_help(const char *arg)
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
-const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing)
+/* One parser for the normalisation lists of eval, estimate and train, so they accept and refuse alike. */
+int cli_parse_norm(const char *cmd, const char *mean_s, const char *std_s, int max, float *mean, float *stdv,
+                   int *n_ch)
 {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    *missing = 0;
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
+    double md[CLI_NORM_MAX], sd[CLI_NORM_MAX];
+    int n = max < CLI_NORM_MAX ? max : CLI_NORM_MAX;
+    int nm = cli_parse_doubles(mean_s, md, n), ns = cli_parse_doubles(std_s, sd, n);
+    if (nm < 1)
+        return cli_cmd_fail(cmd, "bad --mean '%s' (expected up to %d numbers separated by commas)", mean_s, n);
+    if (ns < 1)
+        return cli_cmd_fail(cmd, "bad --std '%s' (expected up to %d numbers separated by commas)", std_s, n);
+    if (nm != ns && nm != 1 && ns != 1)
+        return cli_cmd_fail(cmd, "--mean has %d values and --std %d: give the same count, or 1 for either", nm, ns);
+    *n_ch = nm > ns ? nm : ns;
+    for (int k = 0; k < *n_ch; k++) {
+        mean[k] = (float)md[nm == 1 ? 0 : k];
+        stdv[k] = (float)sd[ns == 1 ? 0 : k];
     }
-    (*i)++;
-    return argv[*i];
+    return 0;
 }
 
 int cli_cmd_fail(const char *cmd, const char *fmt, ...)

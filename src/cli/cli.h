@@ -29,15 +29,19 @@ int cli_parse_double(const char *s, double *out);
 /* Parses "a,b,c" into up to max doubles; returns the count, or -1 if malformed. */
 int cli_parse_doubles(const char *s, double *out, int max);
 
-/* True when argv[i] is "-h" or "--help". */
+/* True when arg is "-h" or "--help". */
 int cli_is_help(const char *arg);
 
 /*
- * Looks up the value of option `name` at argv[*i]: accepts "--name VALUE" and
- * "--name=VALUE".  Returns the value and advances *i past it, or NULL if
- * argv[*i] is not this option.  Sets *missing when the value is absent.
+ * Parses the --mean and --std comma lists (up to max numbers each, at most
+ * CLI_NORM_MAX) into mean[] and stdv[], repeating a single value over the
+ * other list's count; *n_ch becomes the channel count.  Prints one
+ * "nadapt <cmd>: ..." line and returns 1 when a list is malformed or the
+ * counts differ with neither being 1; returns 0 otherwise.
  */
-const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
+#define CLI_NORM_MAX 16
+int cli_parse_norm(const char *cmd, const char *mean_s, const char *std_s, int max, float *mean, float *stdv,
+                   int *n_ch);
 
 /* Re-executes the CLI once with OPENBLAS_CORETYPE set when Debian's OpenBLAS
  * fell back to its slowest kernels on a CPU it does not recognise (blas_core.c).

@@ -17,38 +17,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "nadapt/data.h"
 #include "nadapt/engine.h"
 #include "nadapt/estimate.h"
 #include "nadapt/graph.h"
 
-#define EST_MAX_CH 16       /* channels --mean / --std may list        */
+#define EST_MAX_CH CLI_NORM_MAX /* channels --mean / --std may list     */
 #define EST_CALIB_DEFAULT 256
 #define EST_CALIB_BATCH 32  /* images per engine run while measuring   */
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: nadapt estimate MODEL.onnx|WORKLOAD.yaml --target ARCH.yaml [--batch N]\n"
-               "                        [--objective energy|latency|edp] [--json]\n\n"
-               "Estimates energy and latency of each layer on an accelerator model (models/*.yaml):\n"
-               "searches a mapping per layer for the target's dataflow and costs it (Eyeriss energy\n"
-               "model, Eyexam cycle bounds).  Energies are in the target's unit (pJ, or MAC for a\n"
-               "target with MAC-normalised costs).\n\n"
-               "  --target ARCH.yaml  accelerator description (required)\n"
-               "  --batch N           batch size (default: 1 for ONNX, the workload file's batch)\n"
-               "  --objective OBJ     what the mapper minimises: energy (default), latency, edp\n"
-               "  --json              one JSON object {\"target\", \"energy_unit\", \"levels\", \"layers\": [...],\n"
-               "                      \"total\": {\"energy\", \"energy_unit\", \"cycles\", \"macs\", ...}}\n"
-               "  --data DIR          measure activation densities (fraction of non-zeros) on the first K\n"
-               "                      images of the dataset's test split (ONNX models only; see nadapt eval)\n"
-               "  --calib K           images to measure on (default 256)\n"
-               "  --mean M[,M...]     per-channel mean of the normalisation (default 0)\n"
-               "  --std S[,S...]      per-channel std of the normalisation (default 1)\n"
-               "  --act-density D     every layer's input and output activation density, in (0, 1]\n"
-               "                      (by hand, e.g. for workload files; replaces --data)\n"
-               "Densities change energy and DRAM traffic only where the target declares sparsity support\n"
-               "(zero gating/skipping, RLC-compressed DRAM).\n");
-}
 
 /* 1 when path ends with suffix (case-sensitive). */
 static int ends_with(const char *path, const char *suffix)
@@ -143,18 +120,6 @@ static void print_table(const char *path, const nad_estimate *r, const char *obj
                r->clock_hz, r->total.cycles > 0 ? r->clock_hz / r->total.cycles : 0.0);
 }
 
-/* Repeats a single value over n_ch channels; 1 when count is neither 1 nor n_ch. */
-static int broadcast(float *v, int count, int n_ch)
-{
-    if (count == n_ch)
-        return 0;
-    if (count != 1)
-        return 1;
-    for (int k = 1; k < n_ch; k++)
-        v[k] = v[0];
-    return 0;
-}
-
 /*
  * Measures per-node activation densities of g on the first `calib` test
  * images of dataset `data` normalised with mean/std (n_ch entries each) into
@@ -192,105 +157,104 @@ fail:
     return rc;
 }
 
+/* What the command line asks of `nadapt estimate`. */
+typedef struct est_args {
+    const char *model, *target, *obj_s, *data, *mean_s, *std_s;
+    long batch, calib;
+    double act_density;
+    int act_given, json, is_yaml;
+    float mean[EST_MAX_CH], stdv[EST_MAX_CH];
+    int n_ch;
+} est_args;
+
+/* Checks what the options only allow together; returns 0 or the exit status after printing the error. */
+static int check_args(est_args *a)
+{
+    if (!a->target)
+        return cli_cmd_fail("estimate", "need MODEL_OR_WORKLOAD and --target ARCH.yaml");
+    if (a->act_given && !(a->act_density > 0))
+        return cli_cmd_fail("estimate", "--act-density needs a number in (0, 1]");
+    a->is_yaml = ends_with(a->model, ".yaml") || ends_with(a->model, ".yml");
+    if (a->data && a->is_yaml)
+        return cli_cmd_fail("estimate", "--data measures densities on an ONNX model; for a workload file give --act-density");
+    if (a->data && a->act_given)
+        return cli_cmd_fail("estimate", "give either --data (measured densities) or --act-density, not both");
+    return cli_parse_norm("estimate", a->mean_s, a->std_s, EST_MAX_CH, a->mean, a->stdv, &a->n_ch);
+}
+
+/* Fills a from the command line through the option table; returns 0, -1 after --help, or the exit status. */
+static int parse_args(int argc, char **argv, est_args *a)
+{
+    *a = (est_args){.obj_s = "energy", .mean_s = "0", .std_s = "1", .calib = EST_CALIB_DEFAULT};
+    const cli_option opts[] = {
+        CLI_STRING("target", &a->target, "ARCH.yaml", "accelerator description (required)"),
+        CLI_INT("batch", &a->batch, "N", "batch size (default: 1 for ONNX, the workload file's batch)", 1, 1 << 20),
+        CLI_STRING("objective", &a->obj_s, "OBJ", "what the mapper minimises: energy, latency, edp"),
+        CLI_FLAG("json", &a->json,
+                 "one JSON object {\"target\", \"energy_unit\", \"levels\", \"layers\": [...],\n"
+                 "\"total\": {\"energy\", \"energy_unit\", \"cycles\", \"macs\", ...}}"),
+        CLI_STRING("data", &a->data, "DIR",
+                   "measure activation densities (fraction of non-zeros) on the first K\n"
+                   "images of the dataset's test split (ONNX models only; see nadapt eval)"),
+        CLI_INT("calib", &a->calib, "K", "images to measure on", 1, 1 << 20),
+        CLI_STRING("mean", &a->mean_s, "M[,M...]", "per-channel mean of the normalisation"),
+        CLI_STRING("std", &a->std_s, "S[,S...]", "per-channel std of the normalisation"),
+        CLI_OPT("act-density", CLI_K_DOUBLE, &a->act_density, "D",
+                "every layer's input and output activation density, in (0, 1]\n"
+                "(by hand, e.g. for workload files; replaces --data)",
+                0, 1, &a->act_given),
+        CLI_END,
+    };
+    const cli_spec spec = {
+        "estimate", "MODEL.onnx|WORKLOAD.yaml --target ARCH.yaml [options]",
+        "Estimates energy and latency of each layer on an accelerator model (models/*.yaml):\n"
+        "searches a mapping per layer for the target's dataflow and costs it (Eyeriss energy\n"
+        "model, Eyexam cycle bounds).  Energies are in the target's unit (pJ, or MAC for a\n"
+        "target with MAC-normalised costs).  Densities change energy and DRAM traffic only\n"
+        "where the target declares sparsity support (zero gating/skipping, RLC-compressed DRAM).",
+        opts, 1, 1};
+    int n_pos, rc = cli_parse(&spec, argc, argv, &a->model, &n_pos);
+    return rc ? rc : check_args(a);
+}
+
+/* Entry point of `nadapt estimate`: parses options, runs the estimator, prints; returns the exit status. */
 int cmd_estimate(int argc, char **argv)
 {
-    const char *model = NULL, *target = NULL, *obj_s = "energy", *data = NULL;
-    long batch = 0, calib = EST_CALIB_DEFAULT;
-    double act_density = 0;
-    double mean_d[EST_MAX_CH] = {0}, std_d[EST_MAX_CH] = {1};
-    float mean[EST_MAX_CH], stdv[EST_MAX_CH];
-    int n_mean = 1, n_std = 1;
-    int json = 0, rc = 1;
+    est_args a;
+    int rc;
     nad_err e = {{0}};
     nad_estimator *est = NULL;
     nad_estimate *res = NULL;
     nad_graph *g = NULL;
     nad_act_density *dens = NULL;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            return 0;
-        } else if ((v = cli_opt(argc, argv, &i, "--target", &missing)) || missing) {
-            if (missing)
-                return cli_cmd_fail("estimate", "--target needs a file");
-            target = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 1 << 20, &batch))
-                return cli_cmd_fail("estimate", "--batch needs an integer in [1, 1048576]");
-        } else if ((v = cli_opt(argc, argv, &i, "--objective", &missing)) || missing) {
-            if (missing)
-                return cli_cmd_fail("estimate", "--objective needs energy, latency or edp");
-            obj_s = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) || missing) {
-            if (missing)
-                return cli_cmd_fail("estimate", "--data needs a dataset path");
-            data = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--calib", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 1 << 20, &calib))
-                return cli_cmd_fail("estimate", "--calib needs an integer in [1, 1048576]");
-        } else if ((v = cli_opt(argc, argv, &i, "--mean", &missing)) || missing) {
-            if (missing || (n_mean = cli_parse_doubles(v, mean_d, EST_MAX_CH)) < 1)
-                return cli_cmd_fail("estimate", "bad --mean '%s' (expected up to %d numbers separated by commas)", v ? v : "",
-                            EST_MAX_CH);
-        } else if ((v = cli_opt(argc, argv, &i, "--std", &missing)) || missing) {
-            if (missing || (n_std = cli_parse_doubles(v, std_d, EST_MAX_CH)) < 1)
-                return cli_cmd_fail("estimate", "bad --std '%s' (expected up to %d numbers separated by commas)", v ? v : "",
-                            EST_MAX_CH);
-        } else if ((v = cli_opt(argc, argv, &i, "--act-density", &missing)) || missing) {
-            if (missing || cli_parse_double(v, &act_density) || !(act_density > 0 && act_density <= 1))
-                return cli_cmd_fail("estimate", "--act-density needs a number in (0, 1]");
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_cmd_fail("estimate", "unknown option '%s' (see nadapt estimate --help)", argv[i]);
-        } else if (!model) {
-            model = argv[i];
-        } else {
-            return cli_cmd_fail("estimate", "more than one model given ('%s')", argv[i]);
-        }
-    }
-    if (!model || !target) {
-        return cli_cmd_fail("estimate", "need MODEL_OR_WORKLOAD and --target ARCH.yaml");
-    }
-    int is_yaml = ends_with(model, ".yaml") || ends_with(model, ".yml");
-    if (data && is_yaml)
-        return cli_cmd_fail("estimate", "--data measures densities on an ONNX model; for a workload file give --act-density");
-    if (data && act_density > 0)
-        return cli_cmd_fail("estimate", "give either --data (measured densities) or --act-density, not both");
-    int n_ch = n_mean > n_std ? n_mean : n_std;
-    for (int k = 0; k < EST_MAX_CH; k++) {
-        mean[k] = (float)mean_d[k];
-        stdv[k] = (float)std_d[k];
-    }
-    if (broadcast(mean, n_mean, n_ch) || broadcast(stdv, n_std, n_ch))
-        return cli_cmd_fail("estimate", "--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
+    if ((rc = parse_args(argc, argv, &a)))
+        return rc < 0 ? 0 : rc;
+    rc = 1;
     nad_objective obj;
-    if (nad_objective_parse(obj_s, &obj, &e))
+    if (nad_objective_parse(a.obj_s, &obj, &e))
         return cli_fail_err("estimate", &e);
-    if (nad_estimator_create(target, obj, &est, &e)) {
+    if (nad_estimator_create(a.target, obj, &est, &e)) {
         rc = cli_fail_err("estimate", &e);
         goto out;
     }
-    if (is_yaml) {
-        if (nad_estimator_run_file_density(est, model, batch, act_density, &res, &e)) {
+    if (a.is_yaml) {
+        if (nad_estimator_run_file_density(est, a.model, a.batch, a.act_density, &res, &e)) {
             rc = cli_fail_err("estimate", &e);
             goto out;
         }
     } else {
-        if (nad_graph_load_onnx(model, 1, &g, &e) ||
-            (data && measure_density(g, data, calib, mean, stdv, n_ch, &dens, &e)) ||
-            nad_graph_infer_shapes(g, batch > 0 ? (int)batch : 1, &e) ||
-            nad_estimator_run_graph_density(est, g, dens, act_density, &res, &e)) {
+        if (nad_graph_load_onnx(a.model, 1, &g, &e) ||
+            (a.data && measure_density(g, a.data, a.calib, a.mean, a.stdv, a.n_ch, &dens, &e)) ||
+            nad_graph_infer_shapes(g, a.batch > 0 ? (int)a.batch : 1, &e) ||
+            nad_estimator_run_graph_density(est, g, dens, a.act_density, &res, &e)) {
             rc = cli_fail_err("estimate", &e);
             goto out;
         }
     }
-    if (json)
-        print_json(model, res, obj_s);
+    if (a.json)
+        print_json(a.model, res, a.obj_s);
     else
-        print_table(model, res, obj_s);
+        print_table(a.model, res, a.obj_s);
     rc = 0;
 out:
     free(dens);

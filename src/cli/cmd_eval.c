@@ -12,41 +12,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "graph/graph.h"
 #include "nadapt/data.h"
 #include "nadapt/engine.h"
 
-#define EVAL_MAX_CH 16
-
-static const char eval_usage[] =
-    "usage: nadapt eval MODEL.onnx --data PATH [options]\n"
-    "\n"
-    "Top-1 / top-5 accuracy and images/s of MODEL on a dataset.\n"
-    "\n"
-    "  --data PATH        dataset: a directory with MNIST-style IDX files (raw or .gz),\n"
-    "                     {test,train}_images.npy + _labels.npy (or x_/y_test.npy), or\n"
-    "                     CIFAR-10 binary batches; or a prefix P of P_images.npy + P_labels.npy\n"
-    "  --split test|train which split to use (default test)\n"
-    "  --mean M[,M...]    per-channel mean subtracted after scaling uint8 to [0,1] (default 0)\n"
-    "  --std S[,S...]     per-channel std divided by (default 1)\n"
-    "  --batch N          images per engine run (default 64)\n"
-    "  --threads T        threads for the engine (default 1)\n"
-    "  --limit K          evaluate only the first K images\n"
-    "  --json             print one JSON object instead of the summary\n";
-
-/*
- * cli_opt for one option name; *missing becomes 1 (and stays 1) when the
- * option is there without its value.  Keeping it sticky lets one if/else
- * chain try every option name and report the missing value at the end.
- */
-static int take_opt(int argc, char **argv, int *i, const char *name, const char **v, int *missing)
-{
-    int m = 0;
-    *v = cli_opt(argc, argv, i, name, &m);
-    if (m)
-        *missing = 1;
-    return *v != NULL;
-}
+#define EVAL_MAX_CH CLI_NORM_MAX
 
 /* Monotonic wall-clock seconds, for images/s. */
 static double now_seconds(void)
@@ -98,16 +69,48 @@ static int input_fits(const nad_graph *g, const nad_dataset *d)
     return 0;
 }
 
-/* Expands a list of 1 value to n values; returns 0, or -1 when cnt is neither 1 nor n. */
-static int broadcast(float *v, int cnt, int n)
+/* What the command line asks of `nadapt eval`. */
+typedef struct eval_args {
+    const char *model, *data, *split_s, *mean_s, *std_s;
+    long batch, threads, limit;
+    int json;
+    nad_split split;
+    float mean[EVAL_MAX_CH], stdv[EVAL_MAX_CH];
+    int n_ch;
+} eval_args;
+
+/* Fills a from the command line through the option table; returns 0, -1 after --help, or the exit status. */
+static int parse_args(int argc, char **argv, eval_args *a)
 {
-    if (cnt == n)
-        return 0;
-    if (cnt != 1)
-        return -1;
-    for (int i = 1; i < n; i++)
-        v[i] = v[0];
-    return 0;
+    *a = (eval_args){.split_s = "test", .mean_s = "0", .std_s = "1", .batch = 64, .threads = 1};
+    const cli_option opts[] = {
+        CLI_STRING("data", &a->data, "PATH",
+                   "dataset: a directory with MNIST-style IDX files (raw or .gz),\n"
+                   "{test,train}_images.npy + _labels.npy (or x_/y_test.npy), or\n"
+                   "CIFAR-10 binary batches; or a prefix P of P_images.npy + P_labels.npy"),
+        CLI_STRING("split", &a->split_s, "test|train", "which split to use"),
+        CLI_STRING("mean", &a->mean_s, "M[,M...]", "per-channel mean subtracted after scaling uint8 to [0,1]"),
+        CLI_STRING("std", &a->std_s, "S[,S...]", "per-channel std divided by"),
+        CLI_INT("batch", &a->batch, "N", "images per engine run", 1, 65536),
+        CLI_INT("threads", &a->threads, "T", "threads for the engine", 1, 1024),
+        CLI_INT("limit", &a->limit, "K", "evaluate only the first K images", 1, 2147483647L),
+        CLI_FLAG("json", &a->json, "print one JSON object instead of the summary"),
+        CLI_END,
+    };
+    const cli_spec spec = {"eval", "MODEL.onnx --data PATH [options]",
+                           "Top-1 / top-5 accuracy and images/s of MODEL on a dataset.", opts, 1, 1};
+    int n_pos, rc = cli_parse(&spec, argc, argv, &a->model, &n_pos);
+    if (rc)
+        return rc;
+    if (!a->data)
+        return cli_cmd_fail("eval", "no dataset given (use --data PATH)");
+    if (strcmp(a->split_s, "test") == 0)
+        a->split = NAD_SPLIT_TEST;
+    else if (strcmp(a->split_s, "train") == 0)
+        a->split = NAD_SPLIT_TRAIN;
+    else
+        return cli_cmd_fail("eval", "bad --split '%s' (expected test or train)", a->split_s);
+    return cli_parse_norm("eval", a->mean_s, a->std_s, EVAL_MAX_CH, a->mean, a->stdv, &a->n_ch);
 }
 
 /*
@@ -117,91 +120,33 @@ static int broadcast(float *v, int cnt, int n)
  */
 int cmd_eval(int argc, char **argv)
 {
-    int rc = 1;
-    const char *model = NULL, *data = NULL, *split_s = "test";
-    double mean_d[EVAL_MAX_CH] = {0}, std_d[EVAL_MAX_CH] = {1};
-    float mean[EVAL_MAX_CH], stdv[EVAL_MAX_CH];
-    int n_mean = 1, n_std = 1, json = 0;
-    long batch = 64, threads = 1, limit = -1;
+    int rc;
+    eval_args a;
     nad_graph *g = NULL;
     nad_dataset *d = NULL;
     nad_plan *p = NULL;
     nad_err e = {{0}};
 
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int missing = 0;
-        if (cli_is_help(argv[i])) {
-            fputs(eval_usage, stdout);
-            return 0;
-        }
-        if (take_opt(argc, argv, &i, "--data", &v, &missing)) {
-            data = v;
-        } else if (take_opt(argc, argv, &i, "--split", &v, &missing)) {
-            split_s = v;
-        } else if (take_opt(argc, argv, &i, "--mean", &v, &missing)) {
-            if ((n_mean = cli_parse_doubles(v, mean_d, EVAL_MAX_CH)) < 1)
-                return cli_cmd_fail("eval", "bad --mean '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
-        } else if (take_opt(argc, argv, &i, "--std", &v, &missing)) {
-            if ((n_std = cli_parse_doubles(v, std_d, EVAL_MAX_CH)) < 1)
-                return cli_cmd_fail("eval", "bad --std '%s' (expected up to %d numbers separated by commas)", v, EVAL_MAX_CH);
-        } else if (take_opt(argc, argv, &i, "--batch", &v, &missing)) {
-            if (cli_parse_int(v, 1, 65536, &batch))
-                return cli_cmd_fail("eval", "bad --batch '%s' (expected an integer from 1 to 65536)", v);
-        } else if (take_opt(argc, argv, &i, "--threads", &v, &missing)) {
-            if (cli_parse_int(v, 1, 1024, &threads))
-                return cli_cmd_fail("eval", "bad --threads '%s' (expected an integer from 1 to 1024)", v);
-        } else if (take_opt(argc, argv, &i, "--limit", &v, &missing)) {
-            if (cli_parse_int(v, 1, 2147483647L, &limit))
-                return cli_cmd_fail("eval", "bad --limit '%s' (expected a positive integer)", v);
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (missing) {
-            return cli_cmd_fail("eval", "%s needs a value", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_cmd_fail("eval", "unknown option '%s' (see nadapt eval --help)", argv[i]);
-        } else if (!model) {
-            model = argv[i];
-        } else {
-            return cli_cmd_fail("eval", "unexpected argument '%s' (one model only)", argv[i]);
-        }
-    }
-    if (!model)
-        return cli_cmd_fail("eval", "no model given (usage: nadapt eval MODEL.onnx --data PATH)");
-    if (!data)
-        return cli_cmd_fail("eval", "no dataset given (use --data PATH)");
-    nad_split split;
-    if (strcmp(split_s, "test") == 0)
-        split = NAD_SPLIT_TEST;
-    else if (strcmp(split_s, "train") == 0)
-        split = NAD_SPLIT_TRAIN;
-    else
-        return cli_cmd_fail("eval", "bad --split '%s' (expected test or train)", split_s);
-    int n_ch = n_mean > n_std ? n_mean : n_std;
-    for (int k = 0; k < EVAL_MAX_CH; k++) {
-        mean[k] = (float)mean_d[k];
-        stdv[k] = (float)std_d[k];
-    }
-    if (broadcast(mean, n_mean, n_ch) || broadcast(stdv, n_std, n_ch))
-        return cli_cmd_fail("eval", "--mean has %d values and --std %d: give the same count, or 1 for either", n_mean, n_std);
-
-    if (nad_graph_load_onnx(model, 1, &g, &e) || nad_dataset_load(data, split, &d, &e)) {
+    if ((rc = parse_args(argc, argv, &a)))
+        return rc < 0 ? 0 : rc;
+    rc = 1;
+    if (nad_graph_load_onnx(a.model, 1, &g, &e) || nad_dataset_load(a.data, a.split, &d, &e)) {
         rc = cli_fail_err("eval", &e);
         goto out;
     }
     if (g->n_inputs < 1 || g->n_outputs < 1) {
-        rc = cli_cmd_fail("eval", "%s: the model has no %s", model, g->n_inputs < 1 ? "input" : "output");
+        rc = cli_cmd_fail("eval", "%s: the model has no %s", a.model, g->n_inputs < 1 ? "input" : "output");
         goto out;
     }
     if (!input_fits(g, d)) {
         char dims[96];
-        rc = cli_cmd_fail("eval", "%s: model input %s does not fit the images of %s (%dx%dx%d)", model,
-                       input_dims(g, dims, sizeof dims), data, d->c, d->h, d->w);
+        rc = cli_cmd_fail("eval", "%s: model input %s does not fit the images of %s (%dx%dx%d)", a.model,
+                       input_dims(g, dims, sizeof dims), a.data, d->c, d->h, d->w);
         goto out;
     }
-    int64_t count = limit > 0 && limit < d->n ? limit : d->n;
-    int max_batch = (int)(batch < count ? batch : count);
-    nad_set_threads((int)threads);
+    int64_t count = a.limit > 0 && a.limit < d->n ? a.limit : d->n;
+    int max_batch = (int)(a.batch < count ? a.batch : count);
+    nad_set_threads((int)a.threads);
     if (nad_plan_create(g, max_batch, &p, &e)) {
         rc = cli_fail_err("eval", &e);
         goto out;
@@ -209,13 +154,13 @@ int cmd_eval(int argc, char **argv)
     const int64_t per_image = (int64_t)d->c * d->h * d->w;
     const int64_t k = nad_plan_output_size(p);
     if (nad_plan_input_size(p) != per_image) {
-        rc = cli_cmd_fail("eval", "%s: the model takes %lld values per image, the images of %s have %lld", model,
-                       (long long)nad_plan_input_size(p), data, (long long)per_image);
+        rc = cli_cmd_fail("eval", "%s: the model takes %lld values per image, the images of %s have %lld", a.model,
+                       (long long)nad_plan_input_size(p), a.data, (long long)per_image);
         goto out;
     }
     if (k < d->n_classes) {
-        rc = cli_cmd_fail("eval", "%s: the model outputs %lld values per image but %s has %d classes", model, (long long)k,
-                       data, d->n_classes);
+        rc = cli_cmd_fail("eval", "%s: the model outputs %lld values per image but %s has %d classes", a.model, (long long)k,
+                       a.data, d->n_classes);
         goto out;
     }
 
@@ -223,7 +168,7 @@ int cmd_eval(int argc, char **argv)
     double t0 = now_seconds();
     for (int64_t first = 0; first < count; first += max_batch) {
         int nb = (int)(count - first < max_batch ? count - first : max_batch);
-        if (nad_dataset_batch(d, NULL, first, nb, mean, stdv, n_ch, nad_plan_input(p), &e) ||
+        if (nad_dataset_batch(d, NULL, first, nb, a.mean, a.stdv, a.n_ch, nad_plan_input(p), &e) ||
             nad_plan_run(p, nb, &e)) {
             rc = cli_fail_err("eval", &e);
             goto out;
@@ -234,24 +179,24 @@ int cmd_eval(int argc, char **argv)
     double ips = secs > 0 ? (double)count / secs : 0.0;
     double acc1 = (double)top1 / (double)count, acc5 = (double)top5 / (double)count;
 
-    if (json) {
+    if (a.json) {
         fputs("{\"model\": ", stdout);
-        cli_json_str(stdout, model);
+        cli_json_str(stdout, a.model);
         fputs(", \"data\": ", stdout);
-        cli_json_str(stdout, data);
+        cli_json_str(stdout, a.data);
         printf(", \"split\": \"%s\", \"images\": %lld, \"correct\": %lld, \"correct5\": %lld, \"top1\": %.6f, "
                "\"top5\": %.6f, \"images_per_s\": %.1f, \"seconds\": %.4f, \"batch\": %d, \"threads\": %ld, "
                "\"classes\": %d, \"image_shape\": [%d, %d, %d]}\n",
-               split_s, (long long)count, (long long)top1, (long long)top5, acc1, acc5, ips, secs, max_batch, threads,
+               a.split_s, (long long)count, (long long)top1, (long long)top5, acc1, acc5, ips, secs, max_batch, a.threads,
                d->n_classes, d->c, d->h, d->w);
     } else {
-        printf("model   %s\n", model);
-        printf("data    %s (%s split, %lld of %lld images, %dx%dx%d, %d classes)\n", data, split_s, (long long)count,
+        printf("model   %s\n", a.model);
+        printf("data    %s (%s split, %lld of %lld images, %dx%dx%d, %d classes)\n", a.data, a.split_s, (long long)count,
                (long long)d->n, d->c, d->h, d->w, d->n_classes);
         printf("top-1   %.4f  (%lld/%lld)\n", acc1, (long long)top1, (long long)count);
         printf("top-5   %.4f  (%lld/%lld)\n", acc5, (long long)top5, (long long)count);
-        printf("speed   %.0f images/s  (batch %d, %ld thread%s, %.3f s)\n", ips, max_batch, threads,
-               threads == 1 ? "" : "s", secs);
+        printf("speed   %.0f images/s  (batch %d, %ld thread%s, %.3f s)\n", ips, max_batch, a.threads,
+               a.threads == 1 ? "" : "s", secs);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         rc = cli_cmd_fail("eval", "cannot write the results to stdout");

@@ -10,20 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 #include "nadapt/graph.h"
-
-/* The --help text. */
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: nadapt info MODEL.onnx [--batch N] [--no-fold-bn] [--json]\n\n"
-               "Prints every layer of MODEL.onnx after loading (constants folded, Dropout and\n"
-               "Identity removed, BatchNormalization folded into the preceding Conv/Gemm):\n"
-               "index, name, op, input and output shape, parameters and multiply-accumulates\n"
-               "(Conv and Gemm/MatMul only), then the totals.\n\n"
-               "  --batch N      batch size for shapes and MACs (default 1)\n"
-               "  --no-fold-bn   keep BatchNormalization layers\n"
-               "  --json         one JSON object: {\"model\", \"batch\", \"layers\": [...], \"total\"}\n");
-}
 
 /* Prints the table or JSON for g; returns 0, or 1 after printing the error. */
 static int print_info(const char *path, const nad_graph *g, int batch, int json)
@@ -77,44 +65,33 @@ static int print_info(const char *path, const nad_graph *g, int batch, int json)
         printf("total: %d layers, %lld params, %lld MACs per batch of %d, %lld MACs per image\n", n, params, macs,
                batch, macs / batch);
     if (fflush(stdout) != 0 || ferror(stdout))
-        return cli_fail("info: could not write the output");
+        return cli_cmd_fail("info", "could not write the output");
     return 0;
 }
 
 /* Entry point of `nadapt info`: parses options, loads, prints; returns the exit status. */
 int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path;
     long batch = 1;
-    int fold_bn = 1, json = 0, rc;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            usage(stdout);
-            return 0;
-        } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
-            if (missing || cli_parse_int(v, 1, 1 << 20, &batch))
-                return cli_fail("info: --batch needs an integer from 1 to %d", 1 << 20);
-        } else if (strcmp(argv[i], "--no-fold-bn") == 0) {
-            fold_bn = 0;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_fail("info: unknown option '%s' (see nadapt info --help)", argv[i]);
-        } else if (path) {
-            return cli_fail("info: more than one model given ('%s' and '%s')", path, argv[i]);
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        usage(stderr);
-        return cli_fail("info: no model given");
-    }
+    int no_fold_bn = 0, json = 0, n_pos, rc;
+    const cli_option opts[] = {
+        CLI_INT("batch", &batch, "N", "batch size for shapes and MACs", 1, 1 << 20),
+        CLI_FLAG("no-fold-bn", &no_fold_bn, "keep BatchNormalization layers"),
+        CLI_FLAG("json", &json, "one JSON object: {\"model\", \"batch\", \"layers\": [...], \"total\"}"),
+        CLI_END,
+    };
+    const cli_spec spec = {"info", "MODEL.onnx [options]",
+                           "Prints every layer of MODEL.onnx after loading (constants folded, Dropout and\n"
+                           "Identity removed, BatchNormalization folded into the preceding Conv/Gemm):\n"
+                           "index, name, op, input and output shape, parameters and multiply-accumulates\n"
+                           "(Conv and Gemm/MatMul only), then the totals.",
+                           opts, 1, 1};
+    if ((rc = cli_parse(&spec, argc, argv, &path, &n_pos)))
+        return rc < 0 ? 0 : rc;
     nad_err e = {{0}};
     nad_graph *g = NULL;
-    if (nad_graph_load_onnx(path, fold_bn, &g, &e))
+    if (nad_graph_load_onnx(path, !no_fold_bn, &g, &e))
         return cli_fail_err("info", &e);
     if (nad_graph_infer_shapes(g, (int)batch, &e)) {
         nad_err_prefix(&e, NAD_ESHAPE, "%s: ", path);

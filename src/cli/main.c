@@ -15,6 +15,7 @@ typedef struct cli_command {
     const char *help;
 } cli_command;
 
+int cmd_adapt(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -22,6 +23,7 @@ int cmd_train(int argc, char **argv);
 
 /* Commands, one line each (keep alphabetical). */
 static const cli_command commands[] = {
+    {"adapt", cmd_adapt, "prune a model (NetAdapt) until it meets energy/latency/size budgets on a target"},
     {"estimate", cmd_estimate, "energy and latency per layer on an accelerator model (models/*.yaml)"},
     {"eval", cmd_eval, "top-1/top-5 accuracy and images/s of a model on a dataset"},
     {"info", cmd_info, "layers of a model: shapes, parameters, MACs"},

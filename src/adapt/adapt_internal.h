@@ -1,0 +1,72 @@
+/*
+ * nadapt — the adapter's shared state (internal to src/adapt/).
+ *
+ * run.c drives the NetAdapt loop and the run directory; propose.c makes and
+ * recovers one iteration's proposals (in parallel); describe.c writes the
+ * dry-run report; config.c reads and writes the configuration; history.c
+ * the history; plot.c the pictures.
+ */
+#ifndef NAD_ADAPT_INTERNAL_H
+#define NAD_ADAPT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "adapt/history.h"
+#include "graph/graph.h"
+#include "groups.h"
+#include "nadapt/adapt.h"
+#include "nadapt/backend.h"
+#include "nadapt/data.h"
+#include "nadapt/train.h"
+
+typedef struct adapt_run {
+    nad_adapt_config cfg;
+    const nad_adapt_hooks *hooks;
+    nad_backend *be;
+    nad_dataset *train, *test;
+    int64_t *train_idx, n_train; /* fine-tuning images (training split minus held-out) */
+    int64_t *hold_idx, n_hold;   /* held-out images: every decision is made on them  */
+    float *calib;                /* restoration images, normalised                   */
+    int n_calib;
+    double r0[NAD_RES_COUNT];    /* the original network's resources                 */
+    double limit[NAD_RES_COUNT]; /* budgets in base units; 0: none                   */
+    nad_history hist;
+    double t0; /* wall clock at the start of this process's work */
+} adapt_run;
+
+/* One candidate network of an iteration. */
+typedef struct adapt_prop {
+    int group;                    /* index in the iteration's groups  */
+    int n_keep;
+    nad_graph *g;                 /* the shrunk, then recovered, network */
+    double values[NAD_RES_COUNT];
+    double holdout;               /* held-out top-1 after recovery    */
+    double seconds;               /* restore + fine-tune + evaluate   */
+} adapt_prop;
+
+/* Wall-clock seconds (monotonic). */
+double adapt_now(void);
+
+/* The training recipe of the run for `steps` steps at lr (constant or cosine). */
+void adapt_train_cfg(const adapt_run *r, int64_t steps, double lr, int cosine, uint64_t seed, int threads,
+                     nad_train_config *t);
+
+/* Held-out (or test when test != 0) top-1 of g with `threads` threads. */
+nad_status adapt_top1(const adapt_run *r, nad_graph *g, int test, int threads, double *top1, nad_err *e);
+
+/*
+ * Makes one proposal per prunable group of cur that meets `target` on
+ * resource `res` (reduction search), recovers each (restoration, short
+ * fine-tuning) and scores it on the held-out set, cfg.jobs at a time.  *props
+ * is a new array of *n_props entries (free with adapt_props_free).
+ */
+nad_status adapt_propose(adapt_run *r, int iteration, nad_graph *cur, const nad_groups *gs, nad_resource res,
+                         double target, adapt_prop **props, int *n_props, nad_err *e);
+
+void adapt_props_free(adapt_prop *p, int n);
+
+/* The network with every prunable group cut to its smallest allowed count:
+ * the least any budget can reach. */
+nad_status adapt_smallest(const adapt_run *r, const nad_graph *g, double values[NAD_RES_COUNT], nad_err *e);
+
+#endif

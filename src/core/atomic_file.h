@@ -1,0 +1,18 @@
+/*
+ * nadapt — writing a file so that a reader (or a killed process) never sees
+ * half of it: the bytes go to "PATH.tmp.PID" in the same directory, are
+ * flushed, and renamed over PATH.  Anything at PATH that is not a regular
+ * file (a directory, a device, a fifo) is never replaced.
+ */
+#ifndef NAD_CORE_ATOMIC_FILE_H
+#define NAD_CORE_ATOMIC_FILE_H
+
+#include <stddef.h>
+
+#include "nadapt/status.h"
+
+/* Writes data[0..len) to path; on failure path is unchanged, no temporary
+ * file is left, and e says "PATH: why" (NAD_EIO). */
+nad_status nad_write_atomic(const char *path, const void *data, size_t len, nad_err *e);
+
+#endif
