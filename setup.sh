@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nadapt set-up in one command (see README.md):
-#   ./setup.sh demo    install Debian packages, build, run the main job on the shipped model + Fashion-MNIST
+#   ./setup.sh demo    install Debian packages, build, adapt the shipped model to half its energy on Eyeriss
+#                      (Fashion-MNIST), ending with runs/demo-*/curve.svg
 #   ./setup.sh test    install, build, run the whole test suite (plain build, then ASan+UBSan build, then a
 #                      short libFuzzer run of the ONNX loader)
 #   ./setup.sh build   install and build only
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 
 PKGS="build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenblas-dev
       liblapacke-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist"
-TEST_PKGS="clang libclang-rt-14-dev"
+TEST_PKGS="clang libclang-rt-14-dev librsvg2-bin"
 JOBS=$(nproc 2>/dev/null || echo 2)
 FMNIST=/usr/share/datasets/fashion-mnist
 
@@ -46,13 +47,17 @@ demo)
     install_packages $PKGS
     build build -DCMAKE_BUILD_TYPE=Release
     model=examples/fixtures/resnet.op13.onnx
-    echo "== nadapt info $model"
-    build/nadapt info "$model"
-    echo "== nadapt eval $model on Fashion-MNIST test set"
+    out=runs/demo-$(date +%Y%m%d-%H%M%S)
+    mkdir -p runs
+    echo "== nadapt eval $model on the Fashion-MNIST test set"
     build/nadapt eval "$model" --data "$FMNIST" --mean 0.2860 --std 0.3530 --batch 64 --threads 2
-    echo "== nadapt estimate $model on the Eyeriss v1 model (energy in units of one 16-bit MAC;"
-    echo "   activation sparsity measured on 256 Fashion-MNIST images)"
-    build/nadapt estimate "$model" --target models/eyeriss.yaml --data "$FMNIST" --calib 256 --mean 0.2860 --std 0.3530
+    echo "== nadapt adapt $model: prune filters (NetAdapt) until it needs half the energy on Eyeriss v1"
+    echo "   (channel groups first: what can be pruned and what cannot, and why)"
+    build/nadapt adapt "$model" --target models/eyeriss.yaml --budget energy=0.5 --data "$FMNIST" --dry-run
+    build/nadapt adapt "$model" --target models/eyeriss.yaml --budget energy=0.5 --data "$FMNIST" --out "$out"
+    echo "== per-layer energy of the adapted model (nadapt estimate $out/final.onnx)"
+    build/nadapt estimate "$out/final.onnx" --target models/eyeriss.yaml
+    echo "== open $out/curve.svg (accuracy vs energy and latency) and $out/breakdown.svg in a browser"
     ;;
 build)
     # shellcheck disable=SC2086

@@ -292,18 +292,30 @@ static void accumulate(const nad_plan *p, int i, nad_restore_gram *gr, int run, 
                     pack_flush(gr, pk);
             }
     } else {
-        /* A run of `run` images is dense with dims[batch_axis] = run. */
-        int64_t numel = run;
-        for (int d = 0; d < xt->ndim; d++)
-            if (d != xt->batch_axis)
-                numel *= xt->dims[d];
-        int64_t samples = numel / gr->F;
-        for (int64_t s = 0; s < samples;) {
-            int64_t len = samples - s < pk->cap - pk->used ? samples - s : pk->cap - pk->used;
-            pack_dense(x, gr->F, gr->kind == CK_ROWS, samples, s, len, pk);
-            s += len;
-            if (pk->used == pk->cap)
-                pack_flush(gr, pk);
+        /* The engine gives a run of `run` images the first `run` entries
+         * along the batch axis: dims[batch_axis] = run for a batch-first
+         * tensor, the max_batch layout otherwise (plan_run.c slice_dims).
+         * Rows of x [outer, max_batch, inner, F]: each outer index holds
+         * run * inner valid consecutive rows.  Columns of x [F, max_batch]
+         * (transA): the first run of each row. */
+        int64_t outer = 1, inner = 1, maxb = p->max_batch;
+        for (int d = 0; d < xt->ndim - 1; d++)
+            if (d < xt->batch_axis)
+                outer *= xt->dims[d];
+            else if (d > xt->batch_axis)
+                inner *= xt->dims[d];
+        if (gr->kind == CK_COLS)
+            outer = 1, inner = 1;
+        int64_t samples = (int64_t)run * inner;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *xo = x + o * maxb * inner * gr->F;
+            for (int64_t s = 0; s < samples;) {
+                int64_t len = samples - s < pk->cap - pk->used ? samples - s : pk->cap - pk->used;
+                pack_dense(xo, gr->F, gr->kind == CK_ROWS, maxb, s, len, pk);
+                s += len;
+                if (pk->used == pk->cap)
+                    pack_flush(gr, pk);
+            }
         }
     }
     pack_flush(gr, pk);
@@ -485,8 +497,9 @@ static inline double w_at(const float *w, const layout *l, int64_t F, int64_t m,
 /*
  * Solves A X = B (A n x n symmetric, B n x nrhs, row-major; both are
  * overwritten, X in B).  Cholesky first when chol is set, then dgelsd.
- * Returns 0 on success, 1 when no solution came out (keep the sliced
- * weights), -1 when LAPACKE ran out of memory.
+ * Scratch: A0 holds n*n + n doubles, B0 n*nrhs, sv n.  Returns 0 on
+ * success, 1 when no solution came out (keep the sliced weights), -1 when
+ * LAPACKE ran out of memory.
  */
 static int solve_spd(double *A, double *B, int n, int nrhs, int chol, double *A0, double *B0, double *sv)
 {

@@ -8,13 +8,17 @@
  * calibration images matches the unpruned network's (ThiNet, Luo et al. 2017;
  * NetAdapt's "restoration" step):
  *
- *     W' = argmin || X_kept W'^T - X W^T ||^2 + ridge || W' ||^2
+ *     W' = argmin || X_kept W'^T - X W^T ||^2 + ridge || W' - W_kept ||^2
  *
  * with X the layer's input features (im2col patches for a Conv) on the
  * calibration images.  It is solved in closed form from the Gram matrix
- * G = X^T X:  (G_kk + ridge I) W'^T = G_k: W^T  (LAPACKE, Cholesky), with a
+ * G = X^T X as a correction D = W' - W_kept of the sliced weights:
+ * (G_kk + ridge I) D^T = G_kr W_removed^T  (LAPACKE Cholesky on the
+ * diagonally scaled system, SVD least squares when that fails), with a
  * constant feature added when the layer has a bias so that the bias absorbs
- * the mean of what was removed.  The Gram matrices are computed once per
+ * the mean of what was removed.  The ridge pulls towards the sliced weights,
+ * not towards zero: with fewer calibration rows than features (a Gemm after
+ * Flatten) a pull to zero made the fit worse than plain slicing.  The Gram matrices are computed once per
  * iteration on the current network (nad_restore_prepare), then every
  * proposal of that iteration restores from them.
  */

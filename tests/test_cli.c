@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/opts.h"
 #include "testutil.h"
@@ -308,6 +309,41 @@ static void help_table_aligned(void **state)
     }
 }
 
+/* cli_parse with stderr sent to a temporary file; returns its result and leaves what it printed in buf. */
+static int parse_capturing(const cli_spec *spec, int argc, char **argv, char *buf, size_t size)
+{
+    const char *pos[1];
+    int n_pos, saved = dup(STDERR_FILENO);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_true(saved >= 0);
+    fflush(stderr);
+    assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+    int rc = cli_parse(spec, argc, argv, pos, &n_pos);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(f);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return rc;
+}
+
+/* A usage of several lines (as `adapt` has) is quoted by its first line only, so errors stay one line. */
+static void multi_line_usage_errors(void **state)
+{
+    (void)state;
+    static int flag;
+    const cli_option opts[] = {CLI_FLAG("on", &flag, "a switch"), CLI_END};
+    const cli_spec spec = {"demo", "A [options]\n       nadapt demo --on", "Demo.", opts, 1, 1};
+    char buf[1024], *extra[] = {"demo", "a", "b"}, *none[] = {"demo", "--on"};
+    assert_int_equal(parse_capturing(&spec, 3, extra, buf, sizeof buf), 1);
+    assert_string_equal(buf, "nadapt demo: unexpected argument 'b' (usage: nadapt demo A [options])\n");
+    assert_int_equal(parse_capturing(&spec, 2, none, buf, sizeof buf), 1);
+    assert_string_equal(buf, "nadapt demo: missing argument (usage: nadapt demo A [options])\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +351,7 @@ int main(void)
         cmocka_unit_test(list_collects_in_order),
         cmocka_unit_test(parse_status),
         cmocka_unit_test(help_table_aligned),
+        cmocka_unit_test(multi_line_usage_errors),
         cmocka_unit_test(help_lists_every_option),
         cmocka_unit_test(unknown_option_suggests),
         cmocka_unit_test(bad_values_and_arguments),

@@ -397,7 +397,8 @@ static void conv_chain(experiment *x, int m2, int p2, int bias2, int concat, int
 /*
  * x [N,8] -> gemm1 (6 outputs, transB, bias) -> Relu -> layer 2 -> output,
  * layer 2: op2 = 0 Gemm transB=1 (C [1,5] when bias), 1 Gemm transB=0 with
- * alpha 0.5, beta 2 (C [5] when bias), 2 MatMul (B [6,5]).
+ * alpha 0.5, beta 2 (C [5] when bias), 2 MatMul (B [6,5]), 3 Transpose ->
+ * Gemm transA=1 transB=1 (C [1,5] when bias).
  */
 static void dense_chain(experiment *x, int op2, int bias2, int exact, uint32_t seed)
 {
@@ -411,12 +412,20 @@ static void dense_chain(experiment *x, int op2, int bias2, int exact, uint32_t s
     nad_attr a = gemm_attr(1, 1, 1);
     int y = node(g, "gemm1", NAD_OP_GEMM, &a, 3, (int[]){in, w1, b1});
     y = node1(g, "relu", NAD_OP_RELU, NULL, y);
-    int w2, b2 = -1, axis_in;
-    if (op2 == 0) {
+    int w2, b2 = -1, axis_in, consumer = 2;
+    if (op2 == 3) { /* Y = A^T B^T + C with A = Transpose(relu) [6, N] */
+        nad_attr perm;
+        memset(&perm, 0, sizeof perm);
+        perm.ints.n = 2, perm.ints.v[0] = 1, perm.ints.v[1] = 0;
+        y = node1(g, "tr", NAD_OP_TRANSPOSE, &perm, y);
+        consumer = 3;
+    }
+    if (op2 == 0 || op2 == 3) {
         w2 = filled(g, "w2", 2, D(2, 5, 6), &s, -1, 1);
         if (bias2)
             b2 = filled(g, "b2", 2, D(2, 1, 5), &s, -1, 1);
         a = gemm_attr(1, 1, 1);
+        a.gemm.trans_a = op2 == 3;
         axis_in = 1;
     } else {
         w2 = filled(g, "w2", 2, D(2, 6, 5), &s, -1, 1);
@@ -433,13 +442,13 @@ static void dense_chain(experiment *x, int op2, int bias2, int exact, uint32_t s
     if (exact)
         double_filter(g, w1, b1, 2, 5, 1);
     x->g = g;
-    x->consumer = 2;
+    x->consumer = consumer;
     x->per = 8;
     x->grp.channels = 6;
     snprintf(x->grp.name, sizeof x->grp.name, "gemm1");
     add_member(x, NAD_MEM_FILTERS, 0, w1, 0, 0, 1);
     add_member(x, NAD_MEM_PARAM, 0, b1, 0, 0, 1);
-    add_member(x, NAD_MEM_INPUTS, 2, w2, axis_in, 0, 1);
+    add_member(x, NAD_MEM_INPUTS, consumer, w2, axis_in, 0, 1);
 }
 
 /* x [N,2,4,4] -> conv1 (4 filters, pad 1) -> Relu -> Flatten -> Gemm
@@ -592,7 +601,7 @@ static void test_dense(void **state)
     (void)state;
     experiment x;
     const int keep[] = {0, 1, 2, 3, 4}, keep2[] = {1, 3};
-    for (int op2 = 0; op2 < 3; op2++)
+    for (int op2 = 0; op2 < 4; op2++)
         for (int bias = 0; bias <= 1; bias++) {
             dense_chain(&x, op2, bias, 1, 61u + (uint32_t)(op2 * 2 + bias));
             expect_exact(&x, keep, 5, 1e-7, 601);
@@ -615,6 +624,22 @@ static void test_flatten(void **state)
     flatten_chain(&x, 0, 82);
     expect_better(&x, keep2, 2, 1e-6, 802);
     expect_better(&x, keep2, 2, 0.0, 803);
+    nad_graph_free(x.g);
+    /* Fewer calibration images (12) than kept features (48): underdetermined.
+     * When the removed channel's columns are zero nothing is lost, and the
+     * restored weights must stay the sliced ones (the ridge pulls toward
+     * them, not toward zero). */
+    flatten_chain(&x, 0, 83);
+    x.ncal = 12;
+    float *w2 = nad_tensor_f32(&x.g->tensors[x.m[2].tensor]);
+    for (int m = 0; m < 5; m++)
+        memset(w2 + m * 64 + 48, 0, 16 * sizeof(float));
+    double rel[2], cal[2], ridges[] = {1e-3, 0.0};
+    for (int r = 0; r < 2; r++) {
+        run_experiment(&x, keep, 3, ridges[r], 804, rel, cal);
+        if (!(rel[0] == 0.0 && rel[1] < 1e-6))
+            fail_msg("nothing lost (ridge %g): sliced %.3g, restored %.3g", ridges[r], rel[0], rel[1]);
+    }
     nad_graph_free(x.g);
 }
 

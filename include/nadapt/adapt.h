@@ -127,6 +127,10 @@ typedef struct nad_adapt_progress {
     double holdout_top1;          /* the current network's held-out top-1 */
     double test_top1;             /* -1 when not measured                 */
     double iter_seconds;          /* this iteration's wall time           */
+    /* Where an iteration's time went: the reduction search (estimation),
+     * and summed over proposals (so over jobs in parallel) restoration,
+     * short fine-tuning and held-out evaluation. */
+    double t_search, t_restore, t_finetune, t_eval;
     double eta_s;                 /* estimated seconds to the end, -1 unknown */
 } nad_adapt_progress;
 

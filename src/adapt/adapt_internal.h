@@ -31,7 +31,8 @@ typedef struct adapt_run {
     double r0[NAD_RES_COUNT];    /* the original network's resources                 */
     double limit[NAD_RES_COUNT]; /* budgets in base units; 0: none                   */
     nad_history hist;
-    double t0; /* wall clock at the start of this process's work */
+    double t0;       /* wall clock at the start of this process's work */
+    double t_search; /* the last iteration's reduction search, seconds */
 } adapt_run;
 
 /* One candidate network of an iteration. */
@@ -41,7 +42,7 @@ typedef struct adapt_prop {
     nad_graph *g;                 /* the shrunk, then recovered, network */
     double values[NAD_RES_COUNT];
     double holdout;               /* held-out top-1 after recovery    */
-    double seconds;               /* restore + fine-tune + evaluate   */
+    double t_restore, t_finetune, t_eval; /* seconds of each recovery step */
 } adapt_prop;
 
 /* Wall-clock seconds (monotonic). */

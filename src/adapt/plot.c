@@ -27,7 +27,7 @@
 #define FONT "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif"
 #define MAX_TICKS 200      /* beyond this an axis shows only its two ends       */
 #define NAME_MAX_CHARS 36  /* a longer layer name keeps only its end            */
-#define TITLE_MAX_CHARS 60 /* the same for the caller's title                   */
+#define TITLE_MAX_CHARS 48 /* the same for the caller's title                   */
 #define HALO " stroke=\"white\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\""
 
 /* ---------------------------------------------------------------- output --- */
@@ -267,6 +267,14 @@ static const char *num(char *b, size_t n, double v)
         return snprintf(b, n, "n/a"), b;
     snprintf(b, n, "%.3g", v);
     tidy_exp(b);
+    return b;
+}
+
+/* A value with its unit ("1.65e7 MAC"), or "n/a" alone when not finite. */
+static const char *quantity(char *b, size_t n, double v, const char *unit)
+{
+    char x[32];
+    snprintf(b, n, "%s%s%s", num(x, sizeof x, v), isfinite(v) && unit[0] ? " " : "", isfinite(v) ? unit : "");
     return b;
 }
 
@@ -594,7 +602,8 @@ static void panel_series(svg *s, const curve_ctx *k, const panel *p, int test)
     for (int i = 0; i < k->c->n; i++) {
         double x = pt_x(p, &k->c->pts[i]), a = pt_acc(&k->c->pts[i], test);
         if (isfinite(x) && isfinite(a))
-            put(s, "%s%.1f,%.1f", i ? " " : "", axis_px(&p->x, x, p->b.x0, p->b.x1), axis_px(&k->y, a, p->b.y1, p->b.y0));
+            put(s, "%s%.1f,%.1f", i ? " " : "", axis_px(&p->x, x, p->b.x0, p->b.x1),
+                axis_px(&k->y, a, p->b.y1, p->b.y0));
     }
     put(s, "\"/>\n");
     for (int i = 0; i < k->c->n; i++) {
@@ -630,8 +639,9 @@ static int box_has(const box *b, double x, double y)
     return x >= b->x0 && x <= b->x1 && y >= b->y0 && y <= b->y1;
 }
 
-/* How much of the drawn data lies under b: every marker, and samples along
- * every line segment, of both series. */
+/* How much of the drawn data lies under b: every marker (weighted 10, a
+ * hidden point is worse than a crossed line, which the label's halo keeps
+ * readable), and samples along every line segment, of both series. */
 static int data_under(const curve_ctx *k, const panel *p, const box *b)
 {
     int hits = 0;
@@ -642,7 +652,8 @@ static int data_under(const curve_ctx *k, const panel *p, const box *b)
             if (!isfinite(x) || !isfinite(a) || (test && !k->any_test))
                 continue;
             double px = axis_px(&p->x, x, p->b.x0, p->b.x1), py = axis_px(&k->y, a, p->b.y1, p->b.y0);
-            hits += 4 * box_has(b, px, py);
+            box grown = {b->x0 - 4, b->y0 - 4, b->x1 + 4, b->y1 + 4};
+            hits += 10 * box_has(&grown, px, py);
             for (int j = 1; j < 12 && isfinite(lx); j++)
                 hits += box_has(b, lx + (px - lx) * j / 12, ly + (py - ly) * j / 12);
             lx = px, ly = py;
@@ -652,25 +663,27 @@ static int data_under(const curve_ctx *k, const panel *p, const box *b)
 }
 
 /*
- * Places a w-wide label next to the point (px, py): tries the four corners
- * and the two sides and keeps the first of the least-covered spots, counting
- * data under the label, labels already placed, and leaving the frame.  The
- * preferred order puts the label toward the middle of the panel.  Returns
- * the text's anchor x, baseline y and text-anchor.
+ * Places a w-wide label next to the point (px, py): tries the four corners,
+ * the two sides and, at a small cost, four spots a line further away, and
+ * keeps the cheapest, counting data under the label, labels already placed,
+ * and leaving the frame.  Ties go to the label toward the middle of the
+ * panel.  Returns its box; *tx, *ty, *anchor: the text's anchor x, baseline
+ * y and text-anchor.
  */
 static box place_label(const curve_ctx *k, const panel *p, const placed *pl, double px, double py, double w,
                        double *tx, double *ty, const char **anchor)
 {
-    static const double dy[6] = {-11, 20, -11, 20, 4, 4};
-    static const double dx[6] = {9, 9, -9, -9, 12, -12};
+    static const double dy[10] = {-11, 20, -11, 20, 4, 4, -27, 36, -27, 36};
+    static const double dx[10] = {9, 9, -9, -9, 12, -12, 4, 4, -4, -4};
+    static const double cost[10] = {0, 0.01, 0.02, 0.03, 0.04, 0.05, 3, 3.01, 3.02, 3.03};
     int toward = px <= (p->b.x0 + p->b.x1) / 2 ? 1 : -1;
     double best = INFINITY;
     *tx = px, *ty = py, *anchor = "start";
     box keep = {0, 0, 0, 0};
-    for (int c = 0; c < 6; c++) {
+    for (int c = 0; c < 10; c++) {
         double x = px + dx[c] * toward, y = py + dy[c];
         box b = {dx[c] * toward > 0 ? x : x - w, y - 11, dx[c] * toward > 0 ? x + w : x, y + 3};
-        double score = data_under(k, p, &b) + 0.001 * c;
+        double score = data_under(k, p, &b) + cost[c];
         for (int j = 0; j < pl->n; j++)
             score += box_overlap(&b, &pl->b[j]);
         if (b.x0 < p->b.x0 || b.x1 > p->b.x1 || b.y0 < p->b.y0 || b.y1 > p->b.y1)
@@ -790,16 +803,16 @@ static void curve_titles(svg *s, const curve_ctx *k)
 {
     const nad_plot_curve *c = k->c;
     const char *u = c->energy_unit ? c->energy_unit : "";
-    char t[640], sub[320] = "no networks", a[6][32];
-    char ti[256];
+    char t[640], sub[512] = "no networks", ti[256], a[4][80];
     clip_tail(ti, sizeof ti, c->title, TITLE_MAX_CHARS);
     snprintf(t, sizeof t, "%s%saccuracy vs. energy and latency", ti, ti[0] ? ": " : "");
     if (c->n > 0) {
         const nad_plot_point *o = &c->pts[k->orig], *f = &c->pts[k->fin];
-        snprintf(sub, sizeof sub, "original %s%% at %s %s, %s %s  \xE2\x86\x92  final %s%% at %s %s, %s %s",
-                 pct(a[0], 32, pt_acc(o, 0)), num(a[1], 32, o->energy), u, num(a[2], 32, o->latency / k->lat_scale),
-                 k->lat_unit, pct(a[3], 32, pt_acc(f, 0)), num(a[4], 32, f->energy), u,
-                 num(a[5], 32, f->latency / k->lat_scale), k->lat_unit);
+        char acc_o[32], acc_f[32];
+        snprintf(sub, sizeof sub, "original %s%% at %s, %s  \xE2\x86\x92  final %s%% at %s, %s",
+                 pct(acc_o, 32, pt_acc(o, 0)), quantity(a[0], 80, o->energy, u),
+                 quantity(a[1], 80, o->latency / k->lat_scale, k->lat_unit), pct(acc_f, 32, pt_acc(f, 0)),
+                 quantity(a[2], 80, f->energy, u), quantity(a[3], 80, f->latency / k->lat_scale, k->lat_unit));
     }
     put_titles(s, CURVE_W, t, sub);
 }

@@ -122,6 +122,8 @@ static nad_status recover(job_ctx *j, adapt_prop *p, nad_err *e)
         if (rc)
             return rc;
     }
+    p->t_restore = adapt_now() - t;
+    t = adapt_now();
     if (r->cfg.short_steps > 0) {
         nad_train_config tc;
         uint64_t seed = r->cfg.seed * 1000003ULL + (uint64_t)j->iteration * 7919ULL + name_hash(grp->name);
@@ -130,8 +132,10 @@ static nad_status recover(job_ctx *j, adapt_prop *p, nad_err *e)
         if (rc)
             return rc;
     }
+    p->t_finetune = adapt_now() - t;
+    t = adapt_now();
     rc = adapt_top1(r, p->g, 0, 1, &p->holdout, e);
-    p->seconds = adapt_now() - t;
+    p->t_eval = adapt_now() - t;
     return rc;
 }
 
@@ -201,9 +205,13 @@ nad_status adapt_propose(adapt_run *r, int iteration, nad_graph *cur, const nad_
         return nad_errf(e, NAD_ENOMEM, "adapt: out of memory");
     int n = 0;
     nad_restore_ctx *rctx = NULL;
+    double t = adapt_now();
     nad_status rc = search_all(r, cur, gs, res, target, p, &n, e);
+    r->t_search = adapt_now() - t;
     if (!rc && n > 0)
         rc = prepare_restore(r, cur, &rctx, e);
+    if (n > 0)
+        p[0].t_restore += adapt_now() - t - r->t_search; /* the shared Gram matrices */
     if (!rc && n > 0) {
         job_ctx j = {.r = r, .cur = cur, .gs = gs, .rctx = rctx, .props = p, .n = n, .iteration = iteration};
         rc = recover_all(&j, e);

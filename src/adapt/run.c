@@ -231,7 +231,8 @@ static nad_status checkpoint(adapt_run *r, int it, nad_graph **g, nad_err *e)
 }
 
 /* Reports progress to the caller's hook. */
-static void report(const adapt_run *r, const char *phase, const nad_hist_row *row, double eta)
+static void report(const adapt_run *r, const char *phase, const nad_hist_row *row, double eta,
+                   const adapt_prop *props, int n)
 {
     if (!r->hooks || !r->hooks->progress)
         return;
@@ -250,6 +251,14 @@ static void report(const adapt_run *r, const char *phase, const nad_hist_row *ro
     p.test_top1 = row->test;
     p.iter_seconds = row->seconds;
     p.eta_s = eta;
+    if (props) {
+        p.t_search = r->t_search;
+        for (int k = 0; k < n; k++) {
+            p.t_restore += props[k].t_restore;
+            p.t_finetune += props[k].t_finetune;
+            p.t_eval += props[k].t_eval;
+        }
+    }
     r->hooks->progress(&p, r->hooks->user);
 }
 
@@ -319,7 +328,7 @@ static nad_status iterate(adapt_run *r, int it, nad_graph **g, nad_adapt_summary
         if (!rc)
             rc = checkpoint(r, it, g, e);
         if (!rc)
-            report(r, "iteration", &row, row.seconds * iterations_left(r, row.values, it));
+            report(r, "iteration", &row, row.seconds * iterations_left(r, row.values, it), props, n);
     }
     adapt_props_free(props, gs ? gs->n : 0);
     nad_groups_free(gs);
@@ -399,7 +408,7 @@ static nad_status finish(adapt_run *r, nad_graph *g, nad_adapt_summary *s, nad_e
     if (!rc)
         rc = nad_history_save(&r->hist, path, e);
     if (!rc)
-        report(r, "final", &row, 0);
+        report(r, "final", &row, 0, NULL, 0);
     return rc;
 }
 
@@ -505,7 +514,7 @@ static nad_status start(adapt_run *r, nad_graph **g, nad_err *e)
     if (!rc)
         rc = checkpoint(r, 0, g, e);
     if (!rc)
-        report(r, "start", &row, -1);
+        report(r, "start", &row, -1, NULL, 0);
     return rc;
 }
 

@@ -175,11 +175,18 @@ static int take_option(const cli_spec *spec, int argc, char **argv, int *i)
     return 0;
 }
 
+/* Length of the usage's first line: errors quote only that, so they stay one line. */
+static int usage_len(const cli_spec *spec)
+{
+    return (int)strcspn(spec->usage, "\n");
+}
+
 /* Adds one positional argument, refusing more than the command takes; returns 0 or the exit status. */
 static int take_positional(const cli_spec *spec, const char *arg, const char **pos, int *n_pos)
 {
     if (*n_pos >= spec->max_pos)
-        return cli_cmd_fail(spec->cmd, "unexpected argument '%s' (usage: nadapt %s %s)", arg, spec->cmd, spec->usage);
+        return cli_cmd_fail(spec->cmd, "unexpected argument '%s' (usage: nadapt %s %.*s)", arg, spec->cmd,
+                            usage_len(spec), spec->usage);
     pos[(*n_pos)++] = arg;
     return 0;
 }
@@ -205,8 +212,8 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int
         }
     }
     if (!rc && *n_pos < spec->min_pos)
-        rc = cli_cmd_fail(spec->cmd, "missing argument%s (usage: nadapt %s %s)", spec->min_pos - *n_pos > 1 ? "s" : "",
-                          spec->cmd, spec->usage);
+        rc = cli_cmd_fail(spec->cmd, "missing argument%s (usage: nadapt %s %.*s)", spec->min_pos - *n_pos > 1 ? "s" : "",
+                          spec->cmd, usage_len(spec), spec->usage);
     return rc;
 }
 

@@ -218,16 +218,19 @@ nad_blob *nad_blob_new(size_t bytes)
     return b;
 }
 
+/* Reference counts are atomic: the adapter recovers proposals in parallel
+ * threads, each a copy of one network sharing its weight blobs, and each
+ * thread's copy-on-write drops references to the shared blobs. */
 nad_blob *nad_blob_ref(nad_blob *b)
 {
     if (b)
-        b->refs++;
+        __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
     return b;
 }
 
 void nad_blob_unref(nad_blob *b)
 {
-    if (b && --b->refs == 0) {
+    if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         free(b->data);
         free(b);
     }
@@ -261,7 +264,7 @@ nad_status nad_tensor_alloc(nad_tensor *t, nad_err *e)
 
 nad_status nad_tensor_make_writable(nad_tensor *t, nad_err *e)
 {
-    if (!t->blob || t->blob->refs == 1)
+    if (!t->blob || __atomic_load_n(&t->blob->refs, __ATOMIC_ACQUIRE) == 1)
         return NAD_OK;
     nad_blob *b = nad_blob_new(t->blob->bytes);
     if (!b)
