@@ -90,7 +90,8 @@ static void unknown_option_suggests(void **state)
     expect_error("eval", "m.onnx --data d --bach 4", "unknown option '--bach' (did you mean --batch?)");
     expect_error("info", "m.onnx --jsn", "unknown option '--jsn' (did you mean --json?)");
     expect_error("train", "m.onnx --weight-decy 0", "(did you mean --weight-decay?)");
-    expect_error("estimate", "m.onnx --target=t.yaml --act-densty=0.5", "unknown option '--act-densty=0.5' (did you mean --act-density?)");
+    expect_error("estimate", "m.onnx --target=t.yaml --act-densty=0.5",
+                 "unknown option '--act-densty=0.5' (did you mean --act-density?)");
     expect_error("train", "m.onnx --holdout-sed 3", "(did you mean --holdout-seed?)");
     expect_error("eval", "m.onnx --frobnicate", "unknown option '--frobnicate' (see nadapt eval --help)");
     expect_error("info", "m.onnx -x", "unknown option '-x'");

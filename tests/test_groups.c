@@ -21,6 +21,7 @@
 #include "graph/graph.h"
 #include "graph_builder.h"
 #include "groups.h"
+#include "reduce.h"
 #include "nadapt/engine.h"
 #include "testutil.h"
 
@@ -341,12 +342,79 @@ static void frozen_reasons_and_reshape(void **state)
     (void)state;
 }
 
+
+/* The reduction search's measure here: the network's parameters. */
+static nad_status params_of(void *ctx, const nad_graph *g, double *value, nad_err *e)
+{
+    (*(int *)ctx)++;
+    *value = 0;
+    for (int i = 0; i < nad_graph_layer_count(g); i++) {
+        nad_layer_info li;
+        nad_status rc = nad_graph_layer_info(g, i, &li, e);
+        if (rc)
+            return rc;
+        *value += (double)li.params;
+    }
+    return NAD_OK;
+}
+
+/* The search returns the largest allowed count meeting the target (checked
+ * against trying every count), in about log2(channels) measurements. */
+static void reduce_finds_largest_count(void **state)
+{
+    nad_graph *g = load("resnet", 13, 1);
+    nad_groups *gs;
+    nad_err e;
+    ok(nad_groups_find(g, &gs, &e), &e);
+    for (int q = 0; q < gs->n; q++) {
+        const nad_group *grp = &gs->g[q];
+        if (grp->frozen)
+            continue;
+        double *score = malloc((size_t)grp->channels * sizeof *score), full;
+        int calls = 0;
+        ok(nad_rank_channels(g, grp, NAD_RANK_L2, score, &e), &e);
+        ok(params_of(&calls, g, &full, &e), &e);
+        for (int mult = 1; mult <= 4; mult += 3)
+            for (double frac = 0.80; frac < 1.0; frac += 0.05) {
+                nad_reduce_result r;
+                calls = 0;
+                ok(nad_reduce_search(g, grp, score, mult, params_of, &calls, frac * full, &r, &e), &e);
+                int want = 0;
+                for (int n = 1; n < grp->channels; n++) {
+                    if (mult < grp->channels && n % mult)
+                        continue;
+                    int *keep = malloc((size_t)n * sizeof *keep), c2 = 0;
+                    nad_rank_keep(score, grp->channels, n, keep);
+                    nad_graph *p;
+                    double v;
+                    ok(nad_shrink(g, grp, keep, n, &p, &e), &e);
+                    ok(params_of(&c2, p, &v, &e), &e);
+                    if (v <= frac * full)
+                        want = n;
+                    nad_graph_free(p);
+                    free(keep);
+                }
+                assert_int_equal(r.n_keep, want);
+                assert_true(calls <= 2 + (int)ceil(log2((double)grp->channels)));
+                if (want) {
+                    assert_non_null(r.graph);
+                    assert_true(r.value <= frac * full);
+                }
+                nad_graph_free(r.graph);
+            }
+        free(score);
+    }
+    nad_groups_free(gs);
+    nad_graph_free(g);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(groups_of_fixtures),       cmocka_unit_test(zero_filters_prune_exactly),
         cmocka_unit_test(pruned_graphs_round_trip), cmocka_unit_test(rank_keeps_largest),
-        cmocka_unit_test(shrink_rejects_bad_keep),  cmocka_unit_test(frozen_reasons_and_reshape),
+        cmocka_unit_test(shrink_rejects_bad_keep),  cmocka_unit_test(frozen_reasons_and_reshape), cmocka_unit_test(reduce_finds_largest_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

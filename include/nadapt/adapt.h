@@ -142,7 +142,7 @@ typedef struct nad_adapt_summary {
     int met;                      /* 1: every budget is met                */
     char stop_reason[256];        /* why the loop stopped                  */
     double original[NAD_RES_COUNT], final[NAD_RES_COUNT];
-    const char *units[NAD_RES_COUNT];
+    char units[NAD_RES_COUNT][16];
     double limits[NAD_RES_COUNT];
     double original_holdout, final_holdout;
     double original_test, final_test; /* -1 when there is no test split    */

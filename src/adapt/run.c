@@ -423,7 +423,7 @@ static void summarise(const adapt_run *r, nad_adapt_summary *s)
     memcpy(s->final, f->values, sizeof s->final);
     memcpy(s->limits, r->limit, sizeof s->limits);
     for (int k = 0; k < NAD_RES_COUNT; k++)
-        s->units[k] = nad_backend_unit(r->be, (nad_resource)k);
+        snprintf(s->units[k], sizeof s->units[k], "%s", nad_backend_unit(r->be, (nad_resource)k));
     s->met = all_met(r, f->values);
     s->original_holdout = o->holdout;
     s->final_holdout = f->holdout;

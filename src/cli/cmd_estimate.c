@@ -176,7 +176,8 @@ static int check_args(est_args *a)
         return cli_cmd_fail("estimate", "--act-density needs a number in (0, 1]");
     a->is_yaml = ends_with(a->model, ".yaml") || ends_with(a->model, ".yml");
     if (a->data && a->is_yaml)
-        return cli_cmd_fail("estimate", "--data measures densities on an ONNX model; for a workload file give --act-density");
+        return cli_cmd_fail("estimate",
+                            "--data measures densities on an ONNX model; for a workload file give --act-density");
     if (a->data && a->act_given)
         return cli_cmd_fail("estimate", "give either --data (measured densities) or --act-density, not both");
     return cli_parse_norm("estimate", a->mean_s, a->std_s, EST_MAX_CH, a->mean, a->stdv, &a->n_ch);

@@ -159,8 +159,8 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     if (k < d->n_classes) {
-        rc = cli_cmd_fail("eval", "%s: the model outputs %lld values per image but %s has %d classes", a.model, (long long)k,
-                       a.data, d->n_classes);
+        rc = cli_cmd_fail("eval", "%s: the model outputs %lld values per image but %s has %d classes", a.model,
+                          (long long)k, a.data, d->n_classes);
         goto out;
     }
 
@@ -187,12 +187,12 @@ int cmd_eval(int argc, char **argv)
         printf(", \"split\": \"%s\", \"images\": %lld, \"correct\": %lld, \"correct5\": %lld, \"top1\": %.6f, "
                "\"top5\": %.6f, \"images_per_s\": %.1f, \"seconds\": %.4f, \"batch\": %d, \"threads\": %ld, "
                "\"classes\": %d, \"image_shape\": [%d, %d, %d]}\n",
-               a.split_s, (long long)count, (long long)top1, (long long)top5, acc1, acc5, ips, secs, max_batch, a.threads,
-               d->n_classes, d->c, d->h, d->w);
+               a.split_s, (long long)count, (long long)top1, (long long)top5, acc1, acc5, ips, secs, max_batch,
+               a.threads, d->n_classes, d->c, d->h, d->w);
     } else {
         printf("model   %s\n", a.model);
-        printf("data    %s (%s split, %lld of %lld images, %dx%dx%d, %d classes)\n", a.data, a.split_s, (long long)count,
-               (long long)d->n, d->c, d->h, d->w, d->n_classes);
+        printf("data    %s (%s split, %lld of %lld images, %dx%dx%d, %d classes)\n", a.data, a.split_s,
+               (long long)count, (long long)d->n, d->c, d->h, d->w, d->n_classes);
         printf("top-1   %.4f  (%lld/%lld)\n", acc1, (long long)top1, (long long)count);
         printf("top-5   %.4f  (%lld/%lld)\n", acc5, (long long)top5, (long long)count);
         printf("speed   %.0f images/s  (batch %d, %ld thread%s, %.3f s)\n", ips, max_batch, a.threads,

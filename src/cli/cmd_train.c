@@ -143,7 +143,8 @@ int cmd_train(int argc, char **argv)
     if (nad_dataset_load(a.data, NAD_SPLIT_TRAIN, &train, &e))
         goto fail_err;
     if (a.holdout >= train->n) {
-        cli_cmd_fail("train", "--holdout %ld leaves no training images (the split has %lld)", a.holdout, (long long)train->n);
+        cli_cmd_fail("train", "--holdout %ld leaves no training images (the split has %lld)", a.holdout,
+                     (long long)train->n);
         goto done;
     }
     if (nad_train_split(train->n, a.holdout, (uint64_t)a.holdout_seed, &tr_idx, &n_tr, &ho_idx, &e))
@@ -161,7 +162,8 @@ int cmd_train(int argc, char **argv)
     if (a.holdout > 0 && nad_train_evaluate(g, train, ho_idx, a.holdout, &cfg, &ho, &e))
         goto fail_err;
     if (a.eval_test) {
-        if (nad_dataset_load(a.data, NAD_SPLIT_TEST, &test, &e) || nad_train_evaluate(g, test, NULL, test->n, &cfg, &te, &e))
+        if (nad_dataset_load(a.data, NAD_SPLIT_TEST, &test, &e) ||
+            nad_train_evaluate(g, test, NULL, test->n, &cfg, &te, &e))
             goto fail_err;
     }
     if (nad_graph_save_onnx(g, a.out, &e))

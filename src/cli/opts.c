@@ -212,8 +212,8 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int
         }
     }
     if (!rc && *n_pos < spec->min_pos)
-        rc = cli_cmd_fail(spec->cmd, "missing argument%s (usage: nadapt %s %.*s)", spec->min_pos - *n_pos > 1 ? "s" : "",
-                          spec->cmd, usage_len(spec), spec->usage);
+        rc = cli_cmd_fail(spec->cmd, "missing argument%s (usage: nadapt %s %.*s)",
+                          spec->min_pos - *n_pos > 1 ? "s" : "", spec->cmd, usage_len(spec), spec->usage);
     return rc;
 }
 
