@@ -11,6 +11,7 @@
  * with YAML escapes.
  */
 #include "adapt/budget.h"
+#include "core/atomic_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -852,15 +853,14 @@ static nad_status render(FILE *f, const nad_adapt_config *c, nad_err *e)
     return NAD_OK;
 }
 
-/* Renders first, then writes "<path>.tmp.<pid>" and renames it over path, so
- * that a reader (a resumed run) never sees half a file; the temporary file is
- * removed on any failure. */
+/* Renders first, then writes the file atomically (core/atomic_file.h), so
+ * that a reader (a resumed run) never sees half a file. */
 nad_status nad_adapt_config_save(const nad_adapt_config *c, const char *path, nad_err *e)
 {
     nad_status rc = NAD_OK;
-    char *buf = NULL, *tmp = NULL;
+    char *buf = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len), *f = NULL;
+    FILE *mem = open_memstream(&buf, &len);
     if (!mem)
         return nad_errf(e, NAD_ENOMEM, "%s: out of memory", path);
     rc = render(mem, c, e);
@@ -874,37 +874,9 @@ nad_status nad_adapt_config_save(const nad_adapt_config *c, const char *path, na
             nad_err_prefix(e, rc, "%s: ", path);
         goto out;
     }
-    size_t n = strlen(path) + 32;
-    tmp = malloc(n);
-    if (!tmp) {
-        rc = nad_errf(e, NAD_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    errno = 0;
-    bad = fwrite(buf, 1, len, f) != len || fflush(f) != 0;
-    int err = errno;
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        err = errno;
-    }
-    if (bad) {
-        rc = nad_errf(e, NAD_EIO, "%s: write failed: %s", path, err ? strerror(err) : "unknown error");
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-    }
+    rc = nad_write_atomic(path, buf, len, e);
 out:
     free(buf);
-    free(tmp);
     return rc;
 }
 

@@ -14,6 +14,7 @@
  * text measurement of its own.
  */
 #include "adapt/plot.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -176,50 +177,12 @@ static void put_titles(svg *s, double w, const char *title, const char *subtitle
     put_label(s, w / 2, 46, "middle", 12, 0, " fill=\"#555\"", subtitle);
 }
 
-/*
- * Writes len bytes to path through "PATH.tmp.PID" and rename(), so path holds
- * either the old file or the whole new one.  Refuses a path that exists and
- * is not a regular file: rename() would silently turn a symlink into a plain
- * file, and a directory or device is never a picture the caller meant to
- * overwrite.  Returns NAD_EIO naming path, with the temporary file removed,
- * on any failure (NAD_ENOMEM when the temporary name cannot be allocated).
- */
-static nad_status write_atomic(const char *path, const char *buf, size_t len, nad_err *e)
-{
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return nad_errf(e, NAD_EIO, "%s: exists and is not a regular file", path);
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return nad_errf(e, NAD_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    nad_status rc = NAD_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    int bad = fwrite(buf, 1, len, f) != len;
-    bad |= fflush(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad)
-        rc = nad_errf(e, NAD_EIO, "%s: write failed: %s", path, strerror(errno));
-    else if (rename(tmp, path))
-        rc = nad_errf(e, NAD_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    if (rc)
-        unlink(tmp);
-out:
-    free(tmp);
-    return rc;
-}
-
 /* Finishes s (closing tag), writes it to path and frees it. */
 static nad_status svg_finish(svg *s, const char *path, nad_err *e)
 {
     put(s, "</svg>\n");
     nad_status rc = s->oom ? nad_errf(e, NAD_ENOMEM, "%s: out of memory", path)
-                           : write_atomic(path, s->buf, s->len, e);
+                           : nad_write_atomic(path, s->buf, s->len, e);
     free(s->buf);
     memset(s, 0, sizeof *s);
     return rc;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "onnx/onnx_internal.h"
 
 #define MAX_NODE_ATTRS 12
@@ -639,46 +640,17 @@ nad_status nad_graph_to_onnx_bytes(const nad_graph *g, uint8_t **buf, size_t *le
     return rc;
 }
 
-/* Writes to "<path>.tmp.<pid>" and renames it over path, so readers never see
- * a half-written model; the temporary file is removed on any failure. */
+/* Writes the bytes atomically (core/atomic_file.h): readers never see a
+ * half-written model, and a failure leaves no temporary file. */
 nad_status nad_graph_save_onnx(const nad_graph *g, const char *path, nad_err *e)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    char *tmp = NULL;
-    FILE *f = NULL;
     nad_status rc = nad_graph_to_onnx_bytes(g, &buf, &len, e);
-    if (rc) {
+    if (rc)
         nad_err_prefix(e, rc, "%s: ", path);
-        goto out;
-    }
-    size_t n = strlen(path) + 32;
-    tmp = malloc(n);
-    if (!tmp) {
-        rc = nad_errf(e, NAD_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
-    int bad = fwrite(buf, 1, len, f) != len;
-    bad |= fflush(f) != 0;
-    bad |= fclose(f) != 0;
-    f = NULL;
-    if (bad) {
-        rc = nad_errf(e, NAD_EIO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path)) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-    }
-out:
+    else
+        rc = nad_write_atomic(path, buf, len, e);
     free(buf);
-    free(tmp);
     return rc;
 }
