@@ -162,15 +162,30 @@ static void adapt_meets_budget_and_writes_run(void **state)
     (void)state;
 }
 
-/* --jobs changes who computes a proposal, never what it computes. */
+/* --jobs changes who computes a proposal, never what it computes; a run
+ * configuration file gives the same run as the options. */
 static void jobs_do_not_change_the_result(void **state)
 {
     run_reference();
     char dir[512], args[4096], out[8192], err[8192], a[600], b[600];
     snprintf(dir, sizeof dir, "%s/jobs1", tu_tmpdir());
-    base_args(args, sizeof args, MODEL, dir, "--jobs 1");
+    /* the same settings from a run configuration, --jobs overriding it */
+    char cfg[600], yaml[4096];
+    snprintf(cfg, sizeof cfg, "%s/run.yaml", tu_tmpdir());
+    snprintf(yaml, sizeof yaml,
+             "# the reference run's settings\nmodel: \"%s\"\ntarget: \"%s\"\ndata: \"%s\"\n"
+             "budgets: [\"energy=0.6\"]\nstep_init: 0.15\nshort_steps: 4\nlong_steps: 8\nbatch: 32\n"
+             "holdout: 64\nrestore_images: 32\nthreads: 1\njobs: 2\n",
+             tu_src(MODEL), tu_src("models/eyeriss.yaml"), tu_src(DATA));
+    assert_int_equal(tu_write_file(cfg, yaml, strlen(yaml)), 0);
+    snprintf(args, sizeof args, "adapt --config '%s' --out '%s' --jobs 1", cfg, dir);
     if (tu_run_cli(args, out, sizeof out, err, sizeof err))
-        fail_msg("adapt --jobs 1 failed: %s", err);
+        fail_msg("adapt --config --jobs 1 failed: %s", err);
+    snprintf(a, sizeof a, "%s/config.yaml", dir);
+    char *saved = tu_read_file(a, NULL);
+    assert_non_null(saved);
+    assert_non_null(strstr(saved, "jobs: 1"));
+    free(saved);
     snprintf(a, sizeof a, "%s/final.onnx", dir);
     snprintf(b, sizeof b, "%s/final.onnx", g_ref);
     assert_true(same_file(a, b));
