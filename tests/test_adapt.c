@@ -33,7 +33,7 @@
 static void base_args(char *buf, size_t size, const char *model, const char *out, const char *extra)
 {
     snprintf(buf, size,
-             "adapt '%s' --target '%s' --data '%s' --out '%s' --budget energy=0.6 --step-init 0.15 --short-steps 4 "
+             "adapt '%s' --target '%s' --data '%s' --out '%s' --budget energy=0.6 --budget params=0.9 --step-init 0.15 --short-steps 4 "
              "--long-steps 8 --batch 32 --holdout 64 --restore-images 32 --threads 1 %s",
              tu_src(model), tu_src("models/eyeriss.yaml"), tu_src(DATA), out, extra);
 }
@@ -126,6 +126,11 @@ static void run_reference(void)
     if (st)
         fail_msg("adapt failed (%d): %s", st, err);
     assert_non_null(strstr(out, "\"met\":true"));
+    /* both budgets, each under its limit */
+    const char *p = strstr(out, "\"params\":{");
+    assert_non_null(p);
+    double fin = strtod(strstr(p, "\"final\":") + 8, NULL), lim = strtod(strstr(p, "\"budget\":") + 9, NULL);
+    assert_true(fin <= lim);
 }
 
 /* The run meets its budget as a fresh `nadapt estimate` measures final.onnx,
@@ -174,7 +179,7 @@ static void jobs_do_not_change_the_result(void **state)
     snprintf(cfg, sizeof cfg, "%s/run.yaml", tu_tmpdir());
     snprintf(yaml, sizeof yaml,
              "# the reference run's settings\nmodel: \"%s\"\ntarget: \"%s\"\ndata: \"%s\"\n"
-             "budgets: [\"energy=0.6\"]\nstep_init: 0.15\nshort_steps: 4\nlong_steps: 8\nbatch: 32\n"
+             "budgets: [\"energy=0.6\", \"params=0.9\"]\nstep_init: 0.15\nshort_steps: 4\nlong_steps: 8\nbatch: 32\n"
              "holdout: 64\nrestore_images: 32\nthreads: 1\njobs: 2\n",
              tu_src(MODEL), tu_src("models/eyeriss.yaml"), tu_src(DATA));
     assert_int_equal(tu_write_file(cfg, yaml, strlen(yaml)), 0);
@@ -262,7 +267,7 @@ static void killed_runs_resume_identically(void **state)
         snprintf(dir, sizeof dir, "%s/kill%zu", tu_tmpdir(), k);
         /* spawn() splits on spaces: the paths here have none */
         snprintf(args, sizeof args,
-                 "adapt %s --target %s --data %s --out %s --budget energy=0.6 --step-init 0.15 --short-steps 4 "
+                 "adapt %s --target %s --data %s --out %s --budget energy=0.6 --budget params=0.9 --step-init 0.15 --short-steps 4 "
                  "--long-steps 8 --batch 32 --holdout 64 --restore-images 32 --threads 1 --jobs 2",
                  tu_src(MODEL), tu_src("models/eyeriss.yaml"), tu_src(DATA), dir);
         kills += kill_when(dir, args, points[k].file, points[k].lines);
