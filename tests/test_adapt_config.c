@@ -226,8 +226,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.restore, 1);
     assert_int_equal(c.restore_images, 256);
     assert_true(c.restore_ridge == 1e-3);
-    assert_int_equal(c.short_steps, 100);
-    assert_int_equal(c.long_steps, 1500);
+    assert_int_equal(c.short_steps, 200);
+    assert_int_equal(c.long_steps, 4000);
     assert_true(c.short_lr == 0.01 && c.long_lr == 0.01);
     assert_int_equal(c.batch, 64);
     assert_true(c.momentum == 0.9 && c.weight_decay == 5e-4);

@@ -116,10 +116,13 @@ static void progress(const nad_adapt_progress *p, void *user)
         fprintf(stderr, "final     after long fine-tuning");
     else
         fprintf(stderr, "iter %3d  %s %d->%d", p->iteration, p->group, p->channels_before, p->channels_after);
-    for (int k = 0; k < NAD_RES_COUNT; k++)
-        if (p->limits[k] > 0)
-            fprintf(stderr, "  %s %.3g/%.3g %s", nad_resource_name((nad_resource)k), p->values[k], p->limits[k],
-                    p->units[k]);
+    for (int k = 0; k < NAD_RES_COUNT; k++) {
+        if (p->limits[k] <= 0)
+            continue;
+        double f = k == NAD_RES_LATENCY ? 1e3 : 1; /* latencies read best in ms */
+        fprintf(stderr, "  %s %.3g/%.3g %s", nad_resource_name((nad_resource)k), f * p->values[k], f * p->limits[k],
+                k == NAD_RES_LATENCY ? "ms" : p->units[k]);
+    }
     fprintf(stderr, "  held-out %.2f%%", 100 * p->holdout_top1);
     if (p->test_top1 >= 0)
         fprintf(stderr, "  test %.2f%%", 100 * p->test_top1);
@@ -278,6 +281,15 @@ int cmd_adapt(int argc, char **argv)
         free(rep);
         return 0;
     }
+    /* Name the missing option the way the user would give it. */
+    const char *missing = !c.model[0] ? "a model (MODEL.onnx, or model: in --config)"
+                          : !c.target[0] ? "--target YAML"
+                          : !c.data[0]   ? "--data DIR"
+                          : !c.out[0]    ? "--out RUN_DIR"
+                          : !c.n_budgets ? "at least one --budget R=V"
+                                         : NULL;
+    if (missing)
+        return cli_cmd_fail("adapt", "missing %s (see nadapt adapt --help)", missing);
     if (nad_adapt_run(&c, &hooks, &s, &e))
         return cli_fail_err("adapt", &e);
     o.json ? print_json(&s, c.out) : print_text(&s, c.out);
