@@ -518,6 +518,16 @@ static nad_status start(adapt_run *r, nad_graph **g, nad_err *e)
     return rc;
 }
 
+/* Makes an existing path absolute in place, so that config.yaml still
+ * names the same files when the run is resumed from another directory. */
+static void absolute(char *path, size_t size)
+{
+    char *abs = realpath(path, NULL);
+    if (abs && strlen(abs) < size)
+        snprintf(path, size, "%s", abs);
+    free(abs);
+}
+
 /* See adapt.h. */
 nad_status nad_adapt_run(const nad_adapt_config *c, const nad_adapt_hooks *hooks, nad_adapt_summary *s, nad_err *e)
 {
@@ -526,6 +536,9 @@ nad_status nad_adapt_run(const nad_adapt_config *c, const nad_adapt_hooks *hooks
     if (rc)
         return rc;
     adapt_run r = {.cfg = *c, .hooks = hooks, .t0 = adapt_now()};
+    absolute(r.cfg.model, sizeof r.cfg.model);
+    absolute(r.cfg.target, sizeof r.cfg.target);
+    absolute(r.cfg.data, sizeof r.cfg.data);
     nad_graph *g = NULL;
     rc = nad_graph_load_onnx(c->model, 0, &g, e);
     if (!rc)
