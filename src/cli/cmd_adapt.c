@@ -175,6 +175,18 @@ static void print_text(const nad_adapt_summary *s, const char *dir)
            s->final_path, dir, dir, dir);
 }
 
+/* Exit status of a run that ended: 0 when every budget is met; 3 (and one
+ * line on stderr) when the loop stopped short, with the best network found
+ * written as final.onnx all the same. */
+static int finished(const nad_adapt_summary *s)
+{
+    if (s->met)
+        return 0;
+    fprintf(stderr, "nadapt adapt: budgets not met: %s; the best network found is %s\n", s->stop_reason,
+            s->final_path);
+    return 3;
+}
+
 int cmd_adapt(int argc, char **argv)
 {
     adapt_opts o = {.objective = "energy", .rank = "l2", .pick = "accuracy"};
@@ -263,7 +275,7 @@ int cmd_adapt(int argc, char **argv)
         if (nad_adapt_resume(o.resume, &hooks, &s, &e))
             return cli_fail_err("adapt", &e);
         o.json ? print_json(&s, o.resume) : print_text(&s, o.resume);
-        return 0;
+        return finished(&s);
     }
     if (o.config && nad_adapt_config_load(o.config, &c, &e))
         return cli_fail_err("adapt", &e);
@@ -293,5 +305,5 @@ int cmd_adapt(int argc, char **argv)
     if (nad_adapt_run(&c, &hooks, &s, &e))
         return cli_fail_err("adapt", &e);
     o.json ? print_json(&s, c.out) : print_text(&s, c.out);
-    return 0;
+    return finished(&s);
 }
