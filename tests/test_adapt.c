@@ -350,6 +350,22 @@ static void bad_input_is_refused(void **state)
     (void)state;
 }
 
+/* A run that stops short of its budget still finishes the best network,
+ * says why on one line and exits 3. */
+static void stopping_short_exits_3(void **state)
+{
+    char dir[512], args[4096], out[8192], err[8192];
+    snprintf(dir, sizeof dir, "%s/short", tu_tmpdir());
+    base_args(args, sizeof args, MODEL, dir, "--max-iters 1 --long-steps 0 --no-test");
+    assert_int_equal(tu_run_cli(args, out, sizeof out, err, sizeof err), 3);
+    assert_non_null(strstr(err, "budgets not met: stopped at max_iters"));
+    assert_int_equal(tu_count_lines(err), 1);
+    assert_true(exists(dir, "final.onnx"));
+    assert_true(exists(dir, "iter_001.onnx"));
+    assert_false(exists(dir, "iter_002.onnx"));
+    (void)state;
+}
+
 /* --dry-run lists groups and frozen ones with the reason; writes nothing. */
 static void dry_run_lists_groups(void **state)
 {
@@ -374,6 +390,7 @@ int main(void)
         cmocka_unit_test(killed_runs_resume_identically),
         cmocka_unit_test(bad_input_is_refused),
         cmocka_unit_test(dry_run_lists_groups),
+        cmocka_unit_test(stopping_short_exits_3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
