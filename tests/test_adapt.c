@@ -363,6 +363,12 @@ static void stopping_short_exits_3(void **state)
     assert_true(exists(dir, "final.onnx"));
     assert_true(exists(dir, "iter_001.onnx"));
     assert_false(exists(dir, "iter_002.onnx"));
+    /* a learning rate that makes every proposal diverge: none is kept */
+    snprintf(dir, sizeof dir, "%s/diverged", tu_tmpdir());
+    base_args(args, sizeof args, MODEL, dir, "--short-lr 10 --short-steps 20 --long-steps 0 --no-test");
+    assert_int_equal(tu_run_cli(args, out, sizeof out, err, sizeof err), 3);
+    assert_non_null(strstr(err, "diverged"));
+    assert_false(exists(dir, "iter_001.onnx"));
     (void)state;
 }
 

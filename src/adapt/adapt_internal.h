@@ -66,6 +66,10 @@ nad_status adapt_propose(adapt_run *r, int iteration, nad_graph *cur, const nad_
 
 void adapt_props_free(adapt_prop *p, int n);
 
+/* True when every weight of g is finite (a diverged fine-tuning is never
+ * kept or written). */
+int adapt_finite(const nad_graph *g);
+
 /* The network with every prunable group cut to its smallest allowed count:
  * the least any budget can reach. */
 nad_status adapt_smallest(const adapt_run *r, const nad_graph *g, double values[NAD_RES_COUNT], nad_err *e);

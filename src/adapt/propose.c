@@ -129,12 +129,22 @@ static nad_status recover(job_ctx *j, adapt_prop *p, nad_err *e)
         uint64_t seed = r->cfg.seed * 1000003ULL + (uint64_t)j->iteration * 7919ULL + name_hash(grp->name);
         adapt_train_cfg(r, r->cfg.short_steps, r->cfg.short_lr, 0, seed, 1, &tc);
         rc = nad_finetune(p->g, r->train, r->train_idx, r->n_train, &tc, NULL, e);
+        /* The run's recipe was checked when it started, so NAD_EINVAL here
+         * is nad_finetune's divergence stop: this proposal is out, the
+         * iteration goes on. */
+        if (rc == NAD_EINVAL) {
+            p->holdout = -1;
+            p->t_finetune = adapt_now() - t;
+            return NAD_OK;
+        }
         if (rc)
             return rc;
     }
     p->t_finetune = adapt_now() - t;
     t = adapt_now();
     rc = adapt_top1(r, p->g, 0, 1, &p->holdout, e);
+    if (!rc && !adapt_finite(p->g))
+        p->holdout = -1; /* diverged: never picked */
     p->t_eval = adapt_now() - t;
     return rc;
 }
@@ -224,6 +234,24 @@ nad_status adapt_propose(adapt_run *r, int iteration, nad_graph *cur, const nad_
     *props = p;
     *n_props = n;
     return NAD_OK;
+}
+
+/* See adapt_internal.h. */
+int adapt_finite(const nad_graph *g)
+{
+    for (int t = 0; t < g->n_tensors; t++) {
+        const nad_tensor *x = &g->tensors[t];
+        if (x->kind != NAD_TK_WEIGHT || x->dtype != NAD_DT_FLOAT || !x->blob)
+            continue;
+        const float *v = nad_tensor_f32(x);
+        int64_t n = nad_tensor_numel(x);
+        float acc = 0; /* inf or NaN anywhere makes the sum non-finite (x*0 keeps NaN/inf as NaN) */
+        for (int64_t i = 0; i < n; i++)
+            acc += v[i] * 0.0f;
+        if (acc != 0.0f)
+            return 0;
+    }
+    return 1;
 }
 
 /* See adapt_internal.h. */

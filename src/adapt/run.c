@@ -269,8 +269,12 @@ static void report(const adapt_run *r, const char *phase, const nad_hist_row *ro
 static int pick(const adapt_run *r, const adapt_prop *p, int n, nad_resource d, const double *cur, double cur_acc)
 {
     int best = 0;
-    for (int k = 1; k < n; k++) {
+    while (best < n - 1 && p[best].holdout < 0) /* diverged proposals are never picked */
+        best++;
+    for (int k = best + 1; k < n; k++) {
         double a, b;
+        if (p[k].holdout < 0)
+            continue;
         if (r->cfg.pick == NAD_PICK_PER_RESOURCE) {
             /* accuracy lost per unit saved: lower is better */
             a = -(cur_acc - p[k].holdout) / fmax(cur[d] - p[k].values[d], 1e-300);
@@ -300,7 +304,16 @@ static nad_status iterate(adapt_run *r, int it, nad_graph **g, nad_adapt_summary
     nad_status rc = nad_groups_find(*g, &gs, e);
     if (!rc)
         rc = adapt_propose(r, it, *g, gs, d, target, &props, &n, e);
-    if (!rc && n == 0) {
+    int valid = 0;
+    for (int k = 0; k < n; k++)
+        valid += props[k].holdout >= 0;
+    if (!rc && n > 0 && valid == 0) {
+        snprintf(s->stop_reason, sizeof s->stop_reason,
+                 "every proposal's fine-tuning diverged (non-finite weights) at iteration %d: lower --short-lr", it);
+        *stop = 1;
+        n = 0;
+    }
+    if (!rc && n == 0 && !*stop) {
         snprintf(s->stop_reason, sizeof s->stop_reason,
                  "no prunable group can bring %s from %.4g to %.4g %s (iteration %d)", nad_resource_name(d),
                  last->values[d], target, nad_backend_unit(r->be, d), it);
@@ -379,6 +392,10 @@ static nad_status finish(adapt_run *r, nad_graph *g, nad_adapt_summary *s, nad_e
         nad_train_config tc;
         adapt_train_cfg(r, r->cfg.long_steps, r->cfg.long_lr, 1, r->cfg.seed + 0x5eedULL, r->cfg.threads, &tc);
         rc = nad_finetune(g, r->train, r->train_idx, r->n_train, &tc, NULL, e);
+        if (!rc && !adapt_finite(g))
+            rc = nad_errf(e, NAD_EINVAL, "long fine-tuning diverged (non-finite weights); the last iteration's "
+                                         "network is %s/iter_%03d.onnx: lower long_lr in config.yaml there and --resume",
+                          r->cfg.out, r->hist.rows[r->hist.n - 1].iteration);
     }
     nad_hist_row row = r->hist.rows[r->hist.n - 1];
     row.iteration = -1;
