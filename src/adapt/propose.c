@@ -122,7 +122,7 @@ static nad_status recover(job_ctx *j, adapt_prop *p, nad_err *e)
         if (rc)
             return rc;
     }
-    p->t_restore = adapt_now() - t;
+    p->t_restore += adapt_now() - t; /* (+=: proposal 0 carries the shared Gram matrices) */
     t = adapt_now();
     if (r->cfg.short_steps > 0) {
         nad_train_config tc;
