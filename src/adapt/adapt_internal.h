@@ -2,7 +2,8 @@
  * nadapt — the adapter's shared state (internal to src/adapt/).
  *
  * run.c drives the NetAdapt loop and the run directory; propose.c makes and
- * recovers one iteration's proposals (in parallel); describe.c writes the
+ * recovers one iteration's proposals (in parallel); score.c trains and
+ * scores a network by the run's recipe; describe.c writes the
  * dry-run report; config.c reads and writes the configuration; history.c
  * the history; plot.c the pictures.
  */

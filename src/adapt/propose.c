@@ -13,19 +13,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "adapt/adapt_internal.h"
 #include "reduce.h"
 #include "restore.h"
-
-/* See adapt_internal.h. */
-double adapt_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* FNV-1a of a string, to derive a group's seed from its stable name. */
 static uint64_t name_hash(const char *s)
@@ -234,24 +225,6 @@ nad_status adapt_propose(adapt_run *r, int iteration, nad_graph *cur, const nad_
     *props = p;
     *n_props = n;
     return NAD_OK;
-}
-
-/* See adapt_internal.h. */
-int adapt_finite(const nad_graph *g)
-{
-    for (int t = 0; t < g->n_tensors; t++) {
-        const nad_tensor *x = &g->tensors[t];
-        if (x->kind != NAD_TK_WEIGHT || x->dtype != NAD_DT_FLOAT || !x->blob)
-            continue;
-        const float *v = nad_tensor_f32(x);
-        int64_t n = nad_tensor_numel(x);
-        float acc = 0; /* inf or NaN anywhere makes the sum non-finite (x*0 keeps NaN/inf as NaN) */
-        for (int64_t i = 0; i < n; i++)
-            acc += v[i] * 0.0f;
-        if (acc != 0.0f)
-            return 0;
-    }
-    return 1;
 }
 
 /* See adapt_internal.h. */

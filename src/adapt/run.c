@@ -26,38 +26,6 @@
 
 /* ---- set-up -------------------------------------------------------------- */
 
-/* See adapt_internal.h. */
-void adapt_train_cfg(const adapt_run *r, int64_t steps, double lr, int cosine, uint64_t seed, int threads,
-                     nad_train_config *t)
-{
-    nad_train_config_defaults(t);
-    t->lr = lr;
-    t->momentum = r->cfg.momentum;
-    t->weight_decay = r->cfg.weight_decay;
-    t->schedule = cosine ? NAD_LR_COSINE : NAD_LR_CONSTANT;
-    t->cosine_min = 0;
-    t->batch = r->cfg.batch;
-    t->steps = steps;
-    t->seed = seed;
-    t->n_norm = r->cfg.n_norm;
-    memcpy(t->mean, r->cfg.mean, sizeof t->mean);
-    memcpy(t->std, r->cfg.std, sizeof t->std);
-    t->threads = threads;
-    t->eval_batch = 256;
-}
-
-/* See adapt_internal.h. */
-nad_status adapt_top1(const adapt_run *r, nad_graph *g, int test, int threads, double *top1, nad_err *e)
-{
-    nad_train_config t;
-    adapt_train_cfg(r, 0, 0.01, 0, 1, threads, &t);
-    nad_eval_result res;
-    nad_status rc = test ? nad_train_evaluate(g, r->test, NULL, r->test->n, &t, &res, e)
-                         : nad_train_evaluate(g, r->train, r->hold_idx, r->n_hold, &t, &res, e);
-    *top1 = rc ? 0 : res.top1;
-    return rc;
-}
-
 /* Normalised calibration images for restoration: evenly spaced over the
  * fine-tuning indices, so they never include a held-out image. */
 static nad_status load_calib(adapt_run *r, nad_err *e)
