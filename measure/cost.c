@@ -37,6 +37,101 @@ static double ds_density(const nad_problem *p, int ds)
     return ds == NAD_DS_WEIGHTS ? p->weight_density : ds == NAD_DS_INPUTS ? p->act_density : 1.0;
 }
 
+/* Input rows (or columns) a window of `out` outputs and `taps` filter taps
+ * touches (as nad_problem_footprint counts them). */
+static int64_t window_rows(int64_t out, int64_t taps, int stride, int dil)
+{
+    int64_t span = (out - 1) * stride + (taps - 1) * dil + 1;
+    int64_t dense = out * taps;
+    return span < dense ? span : dense;
+}
+
+#define NAD_WINDOW_BITMAP_MAX 4096
+
+/* Rows that the shifted copies W+step, ..., W+(f-1)step of a window W with
+ * holes (dilation, or a stride beyond the filter) add to W: |union| - |W|.
+ * Why a bitmap: the holes may or may not line up with the copies, so there
+ * is no closed form; copy i adds the rows x of W with no x + m step in W for
+ * m = 1..i, a count that stops changing once i step >= span.  Returns -1 when
+ * the span is too large to enumerate. */
+static double holey_union_extra(int64_t out, int64_t taps, int stride, int dil, int64_t f, int64_t step)
+{
+    const int64_t span = (out - 1) * stride + (taps - 1) * dil + 1;
+    if (span > NAD_WINDOW_BITMAP_MAX)
+        return -1;
+    unsigned char in[NAD_WINDOW_BITMAP_MAX], covered[NAD_WINDOW_BITMAP_MAX];
+    memset(in, 0, (size_t)span);
+    memset(covered, 0, (size_t)span);
+    int64_t w = 0;
+    for (int64_t u = 0; u < out; u++)
+        for (int64_t r = 0; r < taps; r++) {
+            int64_t x = u * stride + r * dil;
+            w += !in[x];
+            in[x] = 1;
+        }
+    double extra = 0;
+    int64_t fresh = w, n_cov = 0;
+    for (int64_t i = 1; i < f; i++) {
+        if (i * step < span) /* rows of W the i-th shifted copy re-covers */
+            for (int64_t x = 0; x + i * step < span; x++)
+                if (in[x] && in[x + i * step] && !covered[x]) {
+                    covered[x] = 1;
+                    n_cov++;
+                }
+        fresh = w - n_cov;
+        if (i * step >= span) { /* no later shift overlaps W: constant from here */
+            extra += (double)fresh * (double)(f - i);
+            break;
+        }
+        extra += (double)fresh;
+    }
+    return extra;
+}
+
+/*
+ * Input rows (or columns) that f successive per-PE tiles of `out` outputs x
+ * `taps` taps touch when consecutive tiles start `step` input rows apart.
+ * Why: a PE whose output rows are also split across the array by a spatial
+ * factor s sees tiles s x tile apart, not side by side, so the sliding-window
+ * overlap shrinks (step >= span: none at all).  Contiguous windows have a
+ * closed form; windows with holes (stride beyond the filter, dilation) are
+ * enumerated.
+ */
+static double window_union(int64_t out, int64_t taps, int stride, int dil, int64_t f, int64_t step)
+{
+    const int64_t span = (out - 1) * stride + (taps - 1) * dil + 1;
+    const int64_t w = window_rows(out, taps, stride, dil);
+    if (step >= span)
+        return (double)f * (double)w;
+    if (w == span)
+        return (double)(f - 1) * (double)step + (double)w;
+    double extra = holey_union_extra(out, taps, stride, dil, f, step);
+    return extra < 0 ? (double)f * (double)w : (double)w + extra;
+}
+
+/*
+ * Input values one per-PE tile receives when the loop that refills it (dim d,
+ * factor f) sits above the array and d is also split spatially (s > 1): the
+ * PE's successive tiles lie s x tile apart along d.  Why only inputs and only
+ * the window dims P Q R S: every other footprint is a product, where spacing
+ * does not matter.  Returns -1 when the contiguous rule applies.
+ */
+static double spaced_input_fill(const nad_problem *p, const nad_mapping *m, int d, int64_t f,
+                                const int64_t tile[NAD_DIM_COUNT])
+{
+    const int64_t s = m->sx[d] * m->sy[d];
+    if (s <= 1 || d < NAD_DIM_P)
+        return -1;
+    const int rows = d == NAD_DIM_P || d == NAD_DIM_R;
+    const int po = rows ? NAD_DIM_P : NAD_DIM_Q, pt = rows ? NAD_DIM_R : NAD_DIM_S;
+    const int stride = rows ? p->stride_h : p->stride_w, dil = rows ? p->dil_h : p->dil_w;
+    /* One step of d moves s tiles: output rows x stride, or taps x dilation. */
+    const int64_t step = s * tile[d] * (d == po ? stride : dil);
+    const int64_t w = window_rows(tile[po], tile[pt], stride, dil);
+    const double one = (double)nad_problem_footprint(p, NAD_DS_INPUTS, tile);
+    return one / (double)w * window_union(tile[po], tile[pt], stride, dil, f, step);
+}
+
 /*
  * Values of data space ds one instance of level k receives over the layer.
  * Walks the temporal loops above k from the innermost outwards: loops
@@ -44,21 +139,41 @@ static double ds_density(const nad_problem *p, int ds)
  * union of its iterations' tiles (only the new rows of a sliding input window
  * per step); every loop outside it refetches that union.  Timeloop's
  * published Eyeriss-like conv3_1 counts follow this rule exactly for weights
- * and the spads (see tests/test_estimate.c).
+ * and the spads (see tests/test_estimate.c).  Halo rule: the window credit is
+ * kept across irrelevant loops inside the sliding loop (the input tile stays
+ * resident while M iterates; Timeloop refetches, see measure/README.md), and
+ * lost whenever a relevant loop sits inside it (that loop is found first and
+ * every outer loop refetches).  A per-PE tile refilled by a loop above the
+ * array over a dim also split across PEs sees tiles s x tile apart
+ * (spaced_input_fill).  timeloop_halo: Timeloop's rule instead (no credit
+ * once an irrelevant loop sits inside; nad_cost_rules).
  */
 static double fills_per_instance(const nad_problem *p, const nad_mapping *m, int ds, int k,
-                                 const int64_t tile[NAD_DIM_COUNT])
+                                 const int64_t tile[NAD_DIM_COUNT], int timeloop_halo)
 {
+    int inner_irrelevant = 0; /* a loop irrelevant to ds iterates inside */
     for (int j = k - 1; j >= 0; j--) {
         for (int i = NAD_DIM_COUNT - 1; i >= 0; i--) {
             int d = m->order[j][i];
             int64_t f = m->factor[j][d];
-            if (f <= 1 || !relevant[ds][d])
+            if (f <= 1)
                 continue;
-            int64_t ext[NAD_DIM_COUNT];
-            memcpy(ext, tile, sizeof ext);
-            ext[d] *= f;
-            double v = (double)nad_problem_footprint(p, (nad_dataspace)ds, ext);
+            if (!relevant[ds][d]) {
+                inner_irrelevant = 1;
+                continue;
+            }
+            double v = -1;
+            /* Timeloop's variant: such a loop cancels the window credit. */
+            if (timeloop_halo && inner_irrelevant && ds == NAD_DS_INPUTS && d >= NAD_DIM_P)
+                v = (double)f * (double)nad_problem_footprint(p, NAD_DS_INPUTS, tile);
+            if (v < 0 && ds == NAD_DS_INPUTS && j < m->first_pe_level && k >= m->first_pe_level)
+                v = spaced_input_fill(p, m, d, f, tile);
+            if (v < 0) {
+                int64_t ext[NAD_DIM_COUNT];
+                memcpy(ext, tile, sizeof ext);
+                ext[d] *= f;
+                v = (double)nad_problem_footprint(p, (nad_dataspace)ds, ext);
+            }
             for (int i2 = i - 1; i2 >= 0; i2--)
                 v *= (double)m->factor[j][m->order[j][i2]];
             for (int j2 = j - 1; j2 >= 0; j2--)
@@ -68,15 +183,6 @@ static double fills_per_instance(const nad_problem *p, const nad_mapping *m, int
         }
     }
     return (double)nad_problem_footprint(p, (nad_dataspace)ds, tile);
-}
-
-/* Input rows a window of `out` outputs and `taps` filter taps touches (as
- * nad_problem_footprint counts them). */
-static int64_t window_rows(int64_t out, int64_t taps, int stride, int dil)
-{
-    int64_t span = (out - 1) * stride + (taps - 1) * dil + 1;
-    int64_t dense = out * taps;
-    return span < dense ? span : dense;
 }
 
 /* Energy totals, static energy and the winning cycle bound from the access
@@ -165,6 +271,13 @@ static void compress_dram(const nad_arch *a, const nad_problem *p, double final_
 
 int nad_cost_spatial(const nad_arch *a, const nad_problem *p, const nad_mapping *m, nad_cost *out)
 {
+    return nad_cost_spatial_rules(a, p, m, NULL, out);
+}
+
+int nad_cost_spatial_rules(const nad_arch *a, const nad_problem *p, const nad_mapping *m, const nad_cost_rules *r,
+                           nad_cost *out)
+{
+    const int tl_halo = r != NULL && r->timeloop_halo;
     nad_cost *c = out;
     memset(c, 0, sizeof *c);
     const int L = m->n_levels, fpl = m->first_pe_level;
@@ -245,7 +358,7 @@ int nad_cost_spatial(const nad_arch *a, const nad_problem *p, const nad_mapping 
                 const int parent = h[i - 1];
                 const int cross = parent < fpl && k >= fpl;
                 const double mcx = cross ? mc[ds] : 1.0;
-                const double fills = inst * fills_per_instance(p, m, ds, k, tile[k]) * ratio[ds];
+                const double fills = inst * fills_per_instance(p, m, ds, k, tile[k], tl_halo) * ratio[ds];
                 if (ds == NAD_DS_OUTPUTS) {
                     /* Drained tiles go up (reduced across irrelevant spatial
                      * dims); all but each output's first tile come back. */

@@ -8,7 +8,11 @@
  *     holding it once per iteration of the loops above k, except that the
  *     innermost run of loops irrelevant to it reuses the tile (stationarity);
  *     the first relevant loop above that run refills only the new part of the
- *     tile (sliding window for inputs, P/R and Q/S);
+ *     tile (sliding window for inputs, P/R and Q/S), kept across inner loops
+ *     over M (the input tile stays resident), lost across inner loops over
+ *     dims the inputs depend on; a per-PE input tile refilled by a loop above
+ *     the array over a dim also split across PEs steps s x tile at a time, so
+ *     its windows overlap less (or not at all);
  *   - a buffer read by the array serves all PEs whose spatial index differs
  *     only in dims irrelevant to the data (multicast); output drains from such
  *     PEs are reduced on the way up (spatial reduction);
@@ -66,6 +70,21 @@ typedef struct nad_cost {
  * not, so the mapper can reject a candidate without a message.
  */
 int nad_cost_spatial(const nad_arch *a, const nad_problem *p, const nad_mapping *m, nad_cost *out);
+
+/* Accounting variants of nad_cost_spatial; all zero = nadapt's own rules. */
+typedef struct nad_cost_rules {
+    /* Timeloop v3.0.3's sliding-window rule: no halo credit for a sliding
+     * loop that has a loop over a dim irrelevant to the inputs (M) inside it;
+     * the whole tile is refetched each step.  nadapt's rule keeps the credit,
+     * because such a loop leaves the resident input tile untouched (see
+     * measure/README.md, "Sliding-window (halo) rule").  For parity tests. */
+    int timeloop_halo;
+} nad_cost_rules;
+
+/* nad_cost_spatial under the accounting variants in *r (NULL = defaults);
+ * same assumptions and return value. */
+int nad_cost_spatial_rules(const nad_arch *a, const nad_problem *p, const nad_mapping *m, const nad_cost_rules *r,
+                           nad_cost *out);
 
 /*
  * Costs a layer on a PIM (crossbar) or CPU (roofline) arch, where there is no
