@@ -19,7 +19,7 @@ int nad_open_regular(const char *path, nad_status *rc, nad_err *e)
         *rc = nad_errf(e, NAD_EIO, "%s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat st;
+    struct stat st = {0};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int dir = S_ISDIR(st.st_mode);
         close(fd);
