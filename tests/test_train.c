@@ -414,6 +414,13 @@ static void test_cli_train(void **state)
     assert_false(file_exists(bad));
     assert_int_equal(tu_run_cli("train --help", out, sizeof out, err, sizeof err), 0);
     assert_non_null(strstr(out, "usage"));
+    /* a learning rate that blows the weights up: stopped, nothing written */
+    snprintf(args, sizeof args, "train '%s' --data '%s' --out '%s' --steps 30 --batch 32 --lr 1e30 --holdout 64",
+             tu_src("examples/fixtures/cnn_bn.op13.onnx"), tu_src("examples/fixtures/fmnist_test256"), bad);
+    assert_int_equal(tu_run_cli(args, out, sizeof out, err, sizeof err), 1);
+    assert_non_null(strstr(err, "diverged"));
+    assert_int_equal(tu_count_lines(err), 1);
+    assert_false(file_exists(bad));
 }
 
 int main(void)

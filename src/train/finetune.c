@@ -119,6 +119,16 @@ static void restore_shapes(nad_graph *g, int batch)
         (void)nad_graph_infer_shapes(g, batch, &ignored);
 }
 
+/* True when every value is finite: x * 0 is 0 for finite x and NaN for
+ * NaN or inf, so one sum answers for the whole tensor (vectorises). */
+static int all_finite(const float *v, int64_t n)
+{
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        acc += v[i] * 0.0f;
+    return acc == 0.0f;
+}
+
 nad_status nad_finetune(nad_graph *g, const nad_dataset *train, const int64_t *indices, int64_t n_indices,
                         const nad_train_config *cfg, nad_train_report *report, nad_err *e)
 {
@@ -208,6 +218,14 @@ nad_status nad_finetune(nad_graph *g, const nad_dataset *train, const int64_t *i
             nad_tensor *w = &g->tensors[nad_tape_param_tensor(t, i)];
             nad_sgd_update(nad_tensor_f32(w), nad_tape_param_grad(t, i), mom[i], nad_tensor_numel(w), (float)lr,
                            (float)cfg->momentum, cfg->nesterov, (float)cfg->weight_decay);
+            /* The loss is computed before this update, and a ReLU hides NaN
+             * weights from the next loss: check the weights themselves. */
+            if (!all_finite(nad_tensor_f32(w), nad_tensor_numel(w))) {
+                rc = nad_errf(e, NAD_EINVAL,
+                              "training diverged: '%s' is not finite after step %lld (try a lower learning rate)",
+                              w->name, (long long)step);
+                goto out;
+            }
         }
         pos += nb;
         rep.steps = step + 1;
