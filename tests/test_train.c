@@ -421,6 +421,26 @@ static void test_cli_train(void **state)
     assert_non_null(strstr(err, "diverged"));
     assert_int_equal(tu_count_lines(err), 1);
     assert_false(file_exists(bad));
+    /* --out that must not be replaced: a device, a read-only file, a missing
+     * directory — refused before any training, left as it was */
+    const char *outs[] = {"/dev/null", "RO", "/nonexistent-dir/x.onnx"};
+    char ro[512];
+    snprintf(ro, sizeof ro, "%s/readonly.onnx", dir);
+    assert_int_equal(tu_write_file(ro, "keep", 4), 0);
+    chmod(ro, 0444);
+    for (int k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, "train '%s' --data '%s' --out '%s' --steps 2000000",
+                 tu_src("examples/fixtures/cnn_bn.op13.onnx"), FMNIST, strcmp(outs[k], "RO") ? outs[k] : ro);
+        assert_int_equal(tu_run_cli(args, out, sizeof out, err, sizeof err), 1);
+        assert_int_equal(tu_count_lines(err), 1);
+    }
+    size_t len;
+    char *kept = tu_read_file(ro, &len);
+    assert_true(kept && len == 4 && memcmp(kept, "keep", 4) == 0);
+    free(kept);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
 }
 
 int main(void)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/atomic_file.h"
 #include "opts.h"
 #include "graph/graph.h"
 #include "nadapt/data.h"
@@ -138,6 +139,9 @@ int cmd_train(int argc, char **argv)
     if ((rc = parse_args(argc, argv, &a, &cfg)))
         return rc < 0 ? 0 : rc;
     rc = 1;
+    /* Before minutes of training, not after: can --out be written at all? */
+    if (nad_check_writable(a.out, &e))
+        goto fail_err;
     if (nad_graph_load_onnx(a.model, 0, &g, &e))
         goto fail_err;
     if (nad_dataset_load(a.data, NAD_SPLIT_TRAIN, &train, &e))

@@ -10,12 +10,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Refuses a path whose existing file must not be replaced: anything but a
+ * regular file (a device, FIFO, directory, link), or a read-only file (by its
+ * mode bits: root passes every access() check). */
+static nad_status check_replaceable(const char *path, nad_err *e)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return NAD_OK;
+    if (!S_ISREG(st.st_mode))
+        return nad_errf(e, NAD_EIO, "%s: exists and is not a regular file; not replacing it", path);
+    if (!(st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
+        return nad_errf(e, NAD_EIO, "%s: is read-only; not replacing it", path);
+    return NAD_OK;
+}
+
+/* See atomic_file.h. */
+nad_status nad_check_writable(const char *path, nad_err *e)
+{
+    nad_status rc = check_replaceable(path, e);
+    if (rc)
+        return rc;
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return nad_errf(e, NAD_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        rc = nad_errf(e, NAD_EIO, "%s: cannot write there: %s", path, strerror(errno));
+    else {
+        fclose(f);
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
 /* See atomic_file.h. */
 nad_status nad_write_atomic(const char *path, const void *data, size_t len, nad_err *e)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return nad_errf(e, NAD_EIO, "%s: exists and is not a regular file; not replacing it", path);
+    nad_status crc = check_replaceable(path, e);
+    if (crc)
+        return crc;
     size_t n = strlen(path) + 32;
     char *tmp = malloc(n);
     if (!tmp)
