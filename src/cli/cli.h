@@ -40,6 +40,12 @@ int cli_is_help(const char *arg);
  * counts differ with neither being 1; returns 0 otherwise.
  */
 #define CLI_NORM_MAX 16
+
+/* The one default normalisation of every command that reads images (eval,
+ * estimate --data, train, adapt): Fashion-MNIST's, the shipped fixtures'
+ * data.  Other data needs --mean/--std, as torchvision's transforms would. */
+#define CLI_NORM_MEAN "0.2860"
+#define CLI_NORM_STD "0.3530"
 int cli_parse_norm(const char *cmd, const char *mean_s, const char *std_s, int max, float *mean, float *stdv,
                    int *n_ch);
 

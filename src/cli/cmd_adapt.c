@@ -75,7 +75,7 @@ static int apply(const adapt_opts *o, const int *gv, nad_adapt_config *c)
     if (gv[G_MEAN] || gv[G_STD]) {
         float mean[CLI_NORM_MAX], stdv[CLI_NORM_MAX];
         int n;
-        if (cli_parse_norm("adapt", gv[G_MEAN] ? o->mean : "0.2860", gv[G_STD] ? o->std : "0.3530", 4, mean, stdv,
+        if (cli_parse_norm("adapt", gv[G_MEAN] ? o->mean : CLI_NORM_MEAN, gv[G_STD] ? o->std : CLI_NORM_STD, 4, mean, stdv,
                            &n))
             return 1;
         c->n_norm = n;

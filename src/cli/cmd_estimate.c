@@ -186,7 +186,7 @@ static int check_args(est_args *a)
 /* Fills a from the command line through the option table; returns 0, -1 after --help, or the exit status. */
 static int parse_args(int argc, char **argv, est_args *a)
 {
-    *a = (est_args){.obj_s = "energy", .mean_s = "0", .std_s = "1", .calib = EST_CALIB_DEFAULT};
+    *a = (est_args){.obj_s = "energy", .mean_s = CLI_NORM_MEAN, .std_s = CLI_NORM_STD, .calib = EST_CALIB_DEFAULT};
     const cli_option opts[] = {
         CLI_STRING("target", &a->target, "ARCH.yaml", "accelerator description (required)"),
         CLI_INT("batch", &a->batch, "N", "batch size (default: 1 for ONNX, the workload file's batch)", 1, 1 << 20),

@@ -82,7 +82,7 @@ typedef struct eval_args {
 /* Fills a from the command line through the option table; returns 0, -1 after --help, or the exit status. */
 static int parse_args(int argc, char **argv, eval_args *a)
 {
-    *a = (eval_args){.split_s = "test", .mean_s = "0", .std_s = "1", .batch = 64, .threads = 1};
+    *a = (eval_args){.split_s = "test", .mean_s = CLI_NORM_MEAN, .std_s = CLI_NORM_STD, .batch = 64, .threads = 1};
     const cli_option opts[] = {
         CLI_STRING("data", &a->data, "PATH",
                    "dataset: a directory with MNIST-style IDX files (raw or .gz),\n"

@@ -81,7 +81,7 @@ static int finish_args(train_args *a, nad_train_config *cfg)
 static int parse_args(int argc, char **argv, train_args *a, nad_train_config *cfg)
 {
     nad_train_config_defaults(cfg);
-    *a = (train_args){.schedule = "constant", .mean_s = "0.2860", .std_s = "0.3530", .epochs = cfg->epochs,
+    *a = (train_args){.schedule = "constant", .mean_s = CLI_NORM_MEAN, .std_s = CLI_NORM_STD, .epochs = cfg->epochs,
                       .step_size = (long)cfg->step_size, .batch = cfg->batch, .seed = (long)cfg->seed,
                       .holdout = 5000, .holdout_seed = 1, .threads = cfg->threads};
     const double huge = DBL_MAX;
