@@ -222,6 +222,12 @@ static void test_npy_and_batch_sizes(void **state)
     assert_non_null(strstr(out, "top-1"));
     assert_non_null(strstr(out, "images/s"));
     assert_string_equal(err, "");
+    /* Without --mean/--std eval normalises as train does (Fashion-MNIST's),
+     * so a plain eval of a shipped model gives its accuracy, not 12%. */
+    snprintf(args, sizeof args, "'%s' --data '%s'", model, tu_src("examples/fixtures/fmnist_test256"));
+    run_ok(args);
+    if (json_num(out, "correct") != want)
+        fail_msg("default normalisation: %g correct, %g with " NORM, json_num(out, "correct"), want);
 }
 
 /* Threads split the batch; every run must give the single-thread answer
