@@ -1,11 +1,75 @@
 /* Strict YAML schema helpers shared by the arch and workload loaders; see yaml_schema.h. */
 #include "yaml_schema.h"
 
+#include "core/open_file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Deepest nesting of sequences and mappings a file may have: targets,
+ * workloads and run configs need about 4; 64 leaves room for anything sane. */
+#define NAD_YAML_MAX_DEPTH 64
+
+/* The syntax-error message for a parser that failed (marks are 0-based;
+ * editors count from 1). */
+static nad_status syntax_error(const char *path, const yaml_parser_t *p, nad_err *e)
+{
+    return nad_errf(e, NAD_EFORMAT, "%s:%zu:%zu: YAML syntax error: %s%s%s", path, p->problem_mark.line + 1,
+                    p->problem_mark.column + 1, p->problem ? p->problem : "unknown problem", p->context ? " " : "",
+                    p->context ? p->context : "");
+}
+
+/*
+ * Reads f's events once, before the document is built: fails on a syntax
+ * error, on nesting deeper than NAD_YAML_MAX_DEPTH and on a second document.
+ * Why: libyaml 0.2.5's loader takes time quadratic in the nesting depth
+ * (tens of thousands of '[' hang it for minutes), while the event parser is
+ * linear and stops here at the first level too deep.  A second document would
+ * be silently ignored by yaml_parser_load, like any stray input it is an error.
+ */
+static nad_status prescan(const char *path, FILE *f, nad_err *e)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    nad_status rc = NAD_OK;
+    int depth = 0, docs = 0, done = 0;
+    if (!yaml_parser_initialize(&parser))
+        return nad_errf(e, NAD_ENOMEM, "%s: cannot initialise the YAML parser", path);
+    yaml_parser_set_input_file(&parser, f);
+    while (!done && !rc) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = syntax_error(path, &parser, e);
+            break;
+        }
+        size_t line = ev.start_mark.line + 1;
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > NAD_YAML_MAX_DEPTH)
+                rc = nad_errf(e, NAD_EFORMAT, "%s:%zu: nesting deeper than %d", path, line, NAD_YAML_MAX_DEPTH);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1)
+                rc = nad_errf(e, NAD_EFORMAT, "%s:%zu: a second YAML document; one per file", path, line);
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
 
 nad_status nad_yaml_open(const char *path, nad_yaml *y, nad_err *e)
 {
@@ -16,9 +80,14 @@ nad_status nad_yaml_open(const char *path, nad_yaml *y, nad_err *e)
 
     memset(y, 0, sizeof *y);
     y->path = path;
-    f = fopen(path, "rb");
-    if (!f) {
-        rc = nad_errf(e, NAD_EIO, "%s: cannot open: %s", path, strerror(errno));
+    /* Never blocks: a FIFO or device is refused, a directory named as such. */
+    f = nad_fopen_regular(path, &rc, e);
+    if (!f)
+        goto out;
+    if ((rc = prescan(path, f, e)))
+        goto out;
+    if (fseek(f, 0, SEEK_SET) != 0) {
+        rc = nad_errf(e, NAD_EIO, "%s: cannot rewind: %s", path, strerror(errno));
         goto out;
     }
     if (!yaml_parser_initialize(&parser)) {
@@ -28,10 +97,7 @@ nad_status nad_yaml_open(const char *path, nad_yaml *y, nad_err *e)
     parser_ready = 1;
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &y->doc)) {
-        /* libyaml marks are 0-based; editors count from 1. */
-        rc = nad_errf(e, NAD_EFORMAT, "%s:%zu:%zu: YAML syntax error: %s%s%s", path, parser.problem_mark.line + 1,
-                      parser.problem_mark.column + 1, parser.problem ? parser.problem : "unknown problem",
-                      parser.context ? " " : "", parser.context ? parser.context : "");
+        rc = syntax_error(path, &parser, e);
         goto out;
     }
     y->loaded = 1;

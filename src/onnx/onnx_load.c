@@ -3,7 +3,40 @@
  * tool wants from a model file.  Kept apart from the reader so the reader
  * (and the fuzz harness) need no graph passes.
  */
+#include <math.h>
+
 #include "onnx/onnx_internal.h"
+
+/*
+ * BatchNormalization statistics that the file stores (an initializer or a
+ * Constant) must be valid: a negative or non-finite variance makes
+ * 1/sqrt(var + eps) NaN (or a huge scale), so the model would evaluate and
+ * train as if it were fine while every number it gives is wrong.  Runs on the
+ * raw graph, before BN folding hides the node; variances computed by a
+ * constant subgraph are not checked.  Kept out of the reader so that raw
+ * graphs (test graphs, fuzz inputs) still round-trip whatever they hold.
+ */
+static nad_status check_bn_stats(const nad_graph *g, nad_err *e)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nad_node *n = &g->nodes[i];
+        if (n->op != NAD_OP_BATCHNORM || n->n_in < 5 || n->in[4] < 0)
+            continue;
+        const nad_tensor *v = &g->tensors[n->in[4]];
+        if (v->dtype != NAD_DT_FLOAT || !v->blob)
+            continue;
+        const float *x = nad_tensor_f32(v);
+        size_t count = v->blob->bytes / sizeof(float);
+        for (size_t c = 0; c < count; c++) {
+            if (x[c] >= 0.0f && isfinite(x[c]))
+                continue;
+            const char *what = isnan(x[c]) ? "NaN" : isinf(x[c]) ? (x[c] > 0 ? "inf" : "-inf") : "negative";
+            return nad_errf(e, NAD_EFORMAT, "node '%s' (BatchNormalization): variance '%s' is %s at channel %zu",
+                            n->name, v->name, what, c);
+        }
+    }
+    return NAD_OK;
+}
 
 /*
  * Before opset 13 Softmax coerces its input to 2-D at `axis` and normalises
@@ -39,8 +72,8 @@ nad_status nad_graph_load_onnx(const char *path, int fold_bn, nad_graph **out, n
     nad_status rc = nad_graph_read_onnx(path, &g, e); /* its messages already start with the path */
     if (rc)
         return rc;
-    if ((rc = nad_graph_simplify(g, fold_bn, e)) || (rc = nad_graph_infer_shapes(g, 1, e)) ||
-        (rc = check_old_softmax(g, e))) {
+    if ((rc = check_bn_stats(g, e)) || (rc = nad_graph_simplify(g, fold_bn, e)) ||
+        (rc = nad_graph_infer_shapes(g, 1, e)) || (rc = check_old_softmax(g, e))) {
         nad_err_prefix(e, rc, "%s: ", path);
         nad_graph_free(g);
         return rc;

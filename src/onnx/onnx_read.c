@@ -10,14 +10,17 @@
  *
  * Hostile input: the bytes are framing- and depth-checked before protobuf-c
  * unpacks them (onnx_wire.c); every count, name, dim and reference is checked
- * before use; allocations are bounded by what the file itself holds.
+ * before use; allocations are bounded by what the file itself holds; a
+ * float initializer holding NaN or inf is refused (naming it and the first
+ * bad index); the file is opened without blocking and must be regular.
  */
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/open_file.h"
 #include "onnx/onnx_internal.h"
 
 /* Input/output arity per op: inputs [0, min_in) must be present. */
@@ -122,6 +125,25 @@ static nad_status read_opset(const Onnx__ModelProto *m, int64_t *opset, nad_err 
     return NAD_OK;
 }
 
+/*
+ * Index of the first non-finite value among n floats, or -1 when all are
+ * finite.  A NaN or inf weight is never what a trained model meant: it makes
+ * every output NaN (or, behind a ReLU, silently wrong) and poisons training.
+ */
+static int64_t first_non_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return (int64_t)i;
+    return -1;
+}
+
+/* "NaN", "inf" or "-inf" for a non-finite x (for messages). */
+static const char *non_finite_name(float x)
+{
+    return isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf";
+}
+
 static nad_status read_initializers(reader *r)
 {
     for (size_t i = 0; i < r->gp->n_initializer; i++) {
@@ -135,6 +157,16 @@ static nad_status read_initializers(reader *r)
         nad_status rc = nad_onnx_decode_tensor(tp, tp->name, &dt, &ndim, dims, &b, r->e);
         if (rc)
             return rc;
+        if (dt == NAD_DT_FLOAT && b) {
+            const float *v = (const float *)b->data;
+            int64_t bad = first_non_finite(v, b->bytes / sizeof(float));
+            if (bad >= 0) {
+                rc = nad_errf(r->e, NAD_EFORMAT, "initializer '%s' holds a non-finite value (%s at index %lld)",
+                              tp->name, non_finite_name(v[bad]), (long long)bad);
+                nad_blob_unref(b);
+                return rc;
+            }
+        }
         rc = add_named(r, tp->name, dt, dt == NAD_DT_FLOAT ? NAD_TK_WEIGHT : NAD_TK_CONST, ndim, dims, &t);
         if (rc) {
             nad_blob_unref(b);
@@ -607,12 +639,13 @@ nad_status nad_graph_read_onnx(const char *path, nad_graph **out, nad_err *e)
     uint8_t *buf = NULL;
     long size = 0;
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    /* Never blocks: a FIFO or device given as the model is refused at once. */
+    FILE *f = nad_fopen_regular(path, &rc, e);
     if (!f)
-        return nad_errf(e, NAD_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return rc;
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        rc = nad_errf(e, NAD_EIO, "%s: not a regular file", path);
+    if (fstat(fileno(f), &st)) {
+        rc = nad_errf(e, NAD_EIO, "%s: cannot stat the file", path);
         goto out;
     }
     size = (long)st.st_size;
