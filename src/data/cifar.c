@@ -13,6 +13,7 @@
 #define CIFAR_HW 32
 #define CIFAR_PIXELS (CIFAR_C * CIFAR_HW * CIFAR_HW)
 #define CIFAR_RECORD (1 + CIFAR_PIXELS)
+#define CIFAR_CLASSES 10
 /* The official batches hold 10,000 records (30.7 MB); allow far bigger ones. */
 #define CIFAR_MAX_FILE (1ull << 34)
 
@@ -42,6 +43,13 @@ nad_status nad_cifar_load(const char *const *files, int n_files, nad_dataset **o
                           files[i], (unsigned long long)lens[i], CIFAR_RECORD);
             goto out;
         }
+        /* Check labels here, while the file that holds a bad one is known. */
+        for (uint64_t j = 0; j < lens[i] / CIFAR_RECORD; j++)
+            if (bufs[i][j * CIFAR_RECORD] >= CIFAR_CLASSES) {
+                rc = nad_errf(e, NAD_EFORMAT, "%s: label %u of record %llu is not a CIFAR-10 class (0..%d)", files[i],
+                              (unsigned)bufs[i][j * CIFAR_RECORD], (unsigned long long)j, CIFAR_CLASSES - 1);
+                goto out;
+            }
         n += (int64_t)(lens[i] / CIFAR_RECORD);
     }
     if ((rc = nad_dataset_alloc(n, CIFAR_C, CIFAR_HW, CIFAR_HW, 0, files[0], &d, e)))

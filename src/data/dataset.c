@@ -30,17 +30,32 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* True when something (of any type) exists at path.  A FIFO, device or
+ * directory named like a dataset file counts as present, so that the loader
+ * opens it and reports "not a regular file" / "is a directory" rather than
+ * the search reporting the file as missing; stat never blocks on a FIFO. */
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 /* Finds the first of names[] (each tried raw, then with .gz when gz is set)
- * present in dir; writes its path into buf and returns 1, else 0. */
+ * present in dir as a regular file, or failing that as anything else (so the
+ * loader names what is wrong with it); writes its path into buf and returns
+ * 1, else 0. */
 static int find_in(const char *dir, const char *const *names, int gz, char *buf)
 {
     char tmp[DS_PATH_MAX];
-    for (int i = 0; names[i]; i++) {
-        if (join(buf, dir, names[i]) == 0 && is_file(buf))
-            return 1;
-        if (gz && snprintf(tmp, sizeof tmp, "%s.gz", names[i]) < (int)sizeof tmp && join(buf, dir, tmp) == 0 &&
-            is_file(buf))
-            return 1;
+    for (int pass = 0; pass < 2; pass++) {
+        int (*present)(const char *) = pass == 0 ? is_file : exists;
+        for (int i = 0; names[i]; i++) {
+            if (join(buf, dir, names[i]) == 0 && present(buf))
+                return 1;
+            if (gz && snprintf(tmp, sizeof tmp, "%s.gz", names[i]) < (int)sizeof tmp && join(buf, dir, tmp) == 0 &&
+                present(buf))
+                return 1;
+        }
     }
     return 0;
 }
@@ -80,8 +95,8 @@ static int try_npy_dir(const char *dir, nad_split split, nad_dataset **out, nad_
     snprintf(names[1][1], sizeof names[1][1], "y_%s.npy", s);
     for (int k = 0; k < 2; k++) {
         char ip[DS_PATH_MAX], lp[DS_PATH_MAX];
-        int hi = join(ip, dir, names[k][0]) == 0 && is_file(ip);
-        int hl = join(lp, dir, names[k][1]) == 0 && is_file(lp);
+        int hi = join(ip, dir, names[k][0]) == 0 && exists(ip);
+        int hl = join(lp, dir, names[k][1]) == 0 && exists(lp);
         if (!hi && !hl)
             continue;
         if (!hi)
@@ -101,7 +116,7 @@ static int try_cifar(const char *dir, nad_split split, nad_dataset **out, nad_er
     char paths[5][DS_PATH_MAX];
     const char *list[5];
     if (split == NAD_SPLIT_TEST) {
-        if (join(paths[0], dir, "test_batch.bin") != 0 || !is_file(paths[0]))
+        if (join(paths[0], dir, "test_batch.bin") != 0 || !exists(paths[0]))
             return 0;
         list[0] = paths[0];
         *rc = nad_cifar_load(list, 1, out, e);
@@ -111,7 +126,7 @@ static int try_cifar(const char *dir, nad_split split, nad_dataset **out, nad_er
     for (int i = 0; i < 5; i++) {
         char name[32];
         snprintf(name, sizeof name, "data_batch_%d.bin", i + 1);
-        if (join(paths[i], dir, name) == 0 && is_file(paths[i]))
+        if (join(paths[i], dir, name) == 0 && exists(paths[i]))
             found++;
         else if (!missing)
             missing = i + 1;
@@ -156,10 +171,10 @@ nad_status nad_dataset_load(const char *path, nad_split split, nad_dataset **out
         int err = errno;
         snprintf(ip, sizeof ip, "%s_images.npy", path);
         snprintf(lp, sizeof lp, "%s_labels.npy", path);
-        if (is_file(ip) || is_file(lp)) {
-            if (!is_file(lp))
+        if (exists(ip) || exists(lp)) {
+            if (!exists(lp))
                 return nad_errf(e, NAD_EIO, "%s: no such file or directory (next to %s)", lp, ip);
-            if (!is_file(ip))
+            if (!exists(ip))
                 return nad_errf(e, NAD_EIO, "%s: no such file or directory (next to %s)", ip, lp);
             return nad_npy_load(ip, lp, out, e);
         }
@@ -169,7 +184,7 @@ nad_status nad_dataset_load(const char *path, nad_split split, nad_dataset **out
         size_t n = strlen(path), sl = strlen("_images.npy");
         if (n > sl && strcmp(path + n - sl, "_images.npy") == 0) {
             snprintf(lp, sizeof lp, "%.*s_labels.npy", (int)(n - sl), path);
-            if (!is_file(lp))
+            if (!exists(lp))
                 return nad_errf(e, NAD_EIO, "%s: no such file or directory (next to %s)", lp, path);
             return nad_npy_load(path, lp, out, e);
         }
@@ -177,7 +192,7 @@ nad_status nad_dataset_load(const char *path, nad_split split, nad_dataset **out
                         "%s: is a file; give a dataset directory or a prefix P of P_images.npy + P_labels.npy", path);
     }
     if (!S_ISDIR(st.st_mode))
-        return nad_errf(e, NAD_EIO, "%s: not a file or directory", path);
+        return nad_errf(e, NAD_EIO, "%s: not a regular file or directory (a FIFO, device or socket)", path);
 
     if (try_idx(path, split, out, e, &rc) || try_npy_dir(path, split, out, e, &rc) ||
         try_cifar(path, split, out, e, &rc))

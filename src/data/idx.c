@@ -63,8 +63,8 @@ nad_status nad_idx_load(const char *images, const char *labels, nad_dataset **ou
         (rc = read_header(&fl, IDX_MAGIC_LABELS, 1, ldims, "labels", e)))
         goto fail;
     if (idims[0] != ldims[0]) {
-        rc = nad_errf(e, NAD_EFORMAT, "%s holds %u images but %s holds %u labels", images, (unsigned)idims[0], labels,
-                      (unsigned)ldims[0]);
+        rc = nad_errf(e, NAD_EFORMAT, "%s: holds %u labels but %s holds %u images (one label per image)", labels,
+                      (unsigned)ldims[0], images, (unsigned)idims[0]);
         goto fail;
     }
     if (idims[0] == 0 || idims[1] == 0 || idims[2] == 0) {

@@ -10,6 +10,7 @@
  * N x 1.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +319,21 @@ static void nhwc_to_nchw(const uint8_t *src, uint8_t *dst, int64_t n, int64_t h,
 }
 
 /*
+ * Refuses float images holding NaN or +-inf: they would flow through every
+ * layer and still yield an "accuracy" (argmax of NaN logits picks some class),
+ * or poison training.  One pass over the loaded pixels; per names the values
+ * per image so the message gives the image index.
+ */
+static nad_status check_finite(const char *path, const float *v, uint64_t count, uint64_t per, nad_err *e)
+{
+    for (uint64_t i = 0; i < count; i++)
+        if (!isfinite(v[i]))
+            return nad_errf(e, NAD_EFORMAT, "%s: image values must be finite (%s at image %llu)", path,
+                            isnan(v[i]) ? "NaN" : v[i] > 0 ? "inf" : "-inf", (unsigned long long)(i / per));
+    return NAD_OK;
+}
+
+/*
  * Loads images and labels .npy files into a dataset.  NCHW uint8/float32 data
  * is read straight into the dataset; float64 and NHWC go through a scratch
  * buffer to be converted.  Both headers are checked before any data is read.
@@ -373,8 +389,8 @@ nad_status nad_npy_load(const char *images, const char *labels, nad_dataset **ou
         goto fail;
     }
     if (al.shape[0] != n) {
-        rc = nad_errf(e, NAD_EFORMAT, "%s holds %lld images but %s holds %lld labels", images, (long long)n, labels,
-                      (long long)al.shape[0]);
+        rc = nad_errf(e, NAD_EFORMAT, "%s: holds %lld labels but %s holds %lld images (one label per image)", labels,
+                      (long long)al.shape[0], images, (long long)n);
         goto fail;
     }
     int is_float = ai.kind == 'f';
@@ -397,6 +413,11 @@ nad_status nad_npy_load(const char *images, const char *labels, nad_dataset **ou
                 double v;
                 memcpy(&v, bytes + 8 * i, sizeof v);
                 float f = (float)v;
+                if (isfinite(v) && !isfinite(f)) { /* finite in float64 but not in float32 */
+                    rc = nad_errf(e, NAD_EFORMAT, "%s: image values must fit float32 (%g at image %llu)", images, v,
+                                  (unsigned long long)(i / ((uint64_t)c * (uint64_t)h * (uint64_t)w)));
+                    goto fail;
+                }
                 memcpy(bytes + 4 * i, &f, sizeof f);
             }
         }
@@ -405,6 +426,8 @@ nad_status nad_npy_load(const char *images, const char *labels, nad_dataset **ou
         else
             memcpy(dst, raw, (size_t)ai.count * sizeof(float));
     }
+    if (is_float && (rc = check_finite(images, d->f32, ai.count, (uint64_t)c * (uint64_t)h * (uint64_t)w, e)))
+        goto fail;
     if ((rc = read_data(&fl, &al, NULL, &lraw, e)))
         goto fail;
     for (int64_t i = 0; i < n; i++) {
