@@ -13,7 +13,8 @@
 #include "nadapt/status.h"
 
 /* Writes data[0..len) to path; on failure path is unchanged, no temporary
- * file is left, and e says "PATH: why" (NAD_EIO). */
+ * file is left, and e says "PATH: why" (NAD_EIO).  Temporary files of path
+ * left by a killed writer (its PID gone) are removed on the way. */
 nad_status nad_write_atomic(const char *path, const void *data, size_t len, nad_err *e);
 
 /* Checks, before long work, that nad_write_atomic(path) will be able to
