@@ -345,6 +345,16 @@ static void multi_line_usage_errors(void **state)
     assert_string_equal(buf, "nadapt demo: missing argument (usage: nadapt demo A [options])\n");
 }
 
+/* Values echoed in errors are escaped: a newline or a terminal escape in a
+ * path stays one visible line that cannot drive the terminal. */
+static void echoed_values_are_escaped(void **state)
+{
+    expect_error("info", "\"$(printf 'bad\\nname\\033[31m.onnx')\"", "bad\\nname\\x1b[31m.onnx");
+    expect_error("eval", "--batch \"$(printf '1\\n2')\" x.onnx --data d", "1\\n2");
+    assert_null(strchr(err, 0x1b));
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +363,7 @@ int main(void)
         cmocka_unit_test(parse_status),
         cmocka_unit_test(help_table_aligned),
         cmocka_unit_test(multi_line_usage_errors),
+        cmocka_unit_test(echoed_values_are_escaped),
         cmocka_unit_test(help_lists_every_option),
         cmocka_unit_test(unknown_option_suggests),
         cmocka_unit_test(bad_values_and_arguments),

@@ -8,20 +8,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Prints one error line: the prefix, then the message with every control
+ * byte escaped (\n, \t, \xNN).  Messages echo user input — a path or a value
+ * with a newline or a terminal escape — and an error must stay one line that
+ * cannot drive the terminal.
+ */
+static void print_line(const char *prefix, const char *msg)
+{
+    fputs(prefix, stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '\n')
+            fputs("\\n", stderr);
+        else if (*p == '\t')
+            fputs("\\t", stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
+/* Formats into a buffer and prints it as one escaped line. */
+static void print_linev(const char *prefix, const char *fmt, va_list ap)
+{
+    char buf[2048];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    print_line(prefix, buf);
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("nadapt: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_linev("nadapt: ", fmt, ap);
     va_end(ap);
     return 1;
 }
 
 int cli_fail_err(const char *cmd, const nad_err *e)
 {
-    fprintf(stderr, "nadapt %s: %s\n", cmd, e->msg[0] ? e->msg : "failed");
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "nadapt %s: ", cmd);
+    print_line(prefix, e->msg[0] ? e->msg : "failed");
     return 1;
 }
 
@@ -99,11 +129,11 @@ int cli_parse_norm(const char *cmd, const char *mean_s, const char *std_s, int m
 
 int cli_cmd_fail(const char *cmd, const char *fmt, ...)
 {
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "nadapt %s: ", cmd);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "nadapt %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_linev(prefix, fmt, ap);
     va_end(ap);
     return 1;
 }
