@@ -107,7 +107,64 @@ static nad_status read_pos_int(nad_yaml *y, yaml_node_t *map, const char *ctx, c
     return NAD_OK;
 }
 
-/* A number >= 0 (energies, bandwidths), or > 0 when positive is set. */
+/*
+ * Sane ranges for the numbers of a target.  Why: a loader that accepts any
+ * finite double lets 1e308 pJ per access turn the totals into inf, and a
+ * capacity near INT64_MAX overflow the level's word count.  The bounds are far
+ * beyond any real accelerator (1e12 pJ = 1 J per access; a THz clock; an
+ * exaFLOP/s roofline; 2^48 words of capacity), and with them, and the
+ * workload's bounds (workload.c), every total stays finite.
+ */
+#define NAD_ARCH_MAX_ENERGY 1e12       /* pJ (or MAC units) per access, MAC or NoC hop */
+#define NAD_ARCH_MAX_CAPACITY ((int64_t)1 << 48) /* words (or bytes) of one level */
+#define NAD_ARCH_MAX_ARRAYS ((int64_t)1 << 32)   /* PIM crossbars */
+
+typedef struct num_range {
+    const char *key;
+    double max;
+} num_range;
+
+static const num_range num_ranges[] = {
+    {"clock_hz", 1e12},          {"adc_rate_hz", 1e12},      {"bandwidth", 1e9},
+    {"read_bandwidth", 1e9},     {"write_bandwidth", 1e9},   {"static_power_w", 1e6},
+    {"power_w", 1e6},            {"peak_flops", 1e18},       {"mem_bw_bytes_s", 1e15},
+    {"llc_bytes", 281474976710656.0 /* 2^48 */},             {"read_latency_s", 1.0},
+};
+
+/* Largest accepted value of key: its entry above, else an energy's bound
+ * (every other number a target gives is an energy). */
+static double num_max(const char *key)
+{
+    for (size_t i = 0; i < sizeof num_ranges / sizeof num_ranges[0]; i++)
+        if (strcmp(key, num_ranges[i].key) == 0)
+            return num_ranges[i].max;
+    return NAD_ARCH_MAX_ENERGY;
+}
+
+/* "FILE:LINE: ctx.key: V is out of range (LO to HI)" for a number above its bound. */
+static nad_status check_max(nad_yaml *y, yaml_node_t *v, const char *ctx, const char *key, double x, nad_err *e)
+{
+    double max = num_max(key);
+    if (x <= max)
+        return NAD_OK;
+    return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: %g is out of range (0 to %g)", y->path, nad_yaml_line(v), ctx, key,
+                    x, max);
+}
+
+/* A capacity in words: 1 to NAD_ARCH_MAX_CAPACITY. */
+static nad_status check_capacity(nad_yaml *y, yaml_node_t *v, const char *ctx, const char *key, int64_t words,
+                                 nad_err *e)
+{
+    if (words <= 0)
+        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: must be positive, got %lld", y->path, nad_yaml_line(v), ctx,
+                        key, (long long)words);
+    if (words > NAD_ARCH_MAX_CAPACITY)
+        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: %lld is out of range (1 to %lld)", y->path, nad_yaml_line(v),
+                        ctx, key, (long long)words, (long long)NAD_ARCH_MAX_CAPACITY);
+    return NAD_OK;
+}
+
+/* A number >= 0 (energies, bandwidths), or > 0 when positive is set; at most num_max(key). */
 static nad_status read_nonneg(nad_yaml *y, yaml_node_t *map, const char *ctx, const char *key, int required,
                               int positive, double *out, nad_err *e)
 {
@@ -119,6 +176,9 @@ static nad_status read_nonneg(nad_yaml *y, yaml_node_t *map, const char *ctx, co
     if (v < 0 || (positive && v == 0))
         return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: must be %s, got %g", y->path,
                         nad_yaml_line(nad_yaml_get(y, map, key)), ctx, key, positive ? "positive" : "non-negative", v);
+    rc = check_max(y, nad_yaml_get(y, map, key), ctx, key, v, e);
+    if (rc)
+        return rc;
     *out = v;
     return NAD_OK;
 }
@@ -143,6 +203,9 @@ static nad_status read_per_ds(nad_yaml *y, yaml_node_t *map, const char *ctx, co
         if (x < 0)
             return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: must be non-negative, got %g", y->path, nad_yaml_line(v),
                             ctx, key, x);
+        rc = check_max(y, v, ctx, key, x, e);
+        if (rc)
+            return rc;
         for (int d = 0; d < NAD_DS_COUNT; d++) {
             out[d] = x;
             set[d] = 1;
@@ -274,9 +337,9 @@ static nad_status parse_level(nad_yaml *y, yaml_node_t *n, int index, nad_arch *
         rc = nad_yaml_node_int(y, cap_shared, ctx, "capacity_words", &l->capacity_words, e);
         if (rc)
             return rc;
-        if (l->capacity_words <= 0)
-            return nad_errf(e, NAD_EINVAL, "%s:%d: %s.capacity_words: must be positive, got %lld", y->path,
-                            nad_yaml_line(cap_shared), ctx, (long long)l->capacity_words);
+        rc = check_capacity(y, cap_shared, ctx, "capacity_words", l->capacity_words, e);
+        if (rc)
+            return rc;
     } else if (cap_part) {
         char sub[160];
         snprintf(sub, sizeof sub, "%s.capacity", ctx);
@@ -298,12 +361,14 @@ static nad_status parse_level(nad_yaml *y, yaml_node_t *n, int index, nad_arch *
             rc = nad_yaml_node_int(y, v, sub, ds_names[d], &words, e);
             if (rc)
                 return rc;
-            if (words <= 0)
-                return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: must be positive, got %lld", y->path,
-                                nad_yaml_line(v), sub, ds_names[d], (long long)words);
+            rc = check_capacity(y, v, sub, ds_names[d], words, e);
+            if (rc)
+                return rc;
             /* Held here in words; converted to values in derive_level(). */
             l->capacity_values[d] = words;
-            l->capacity_words += words;
+            /* At most 3 x 2^48: cannot overflow, checked all the same. */
+            if (__builtin_add_overflow(l->capacity_words, words, &l->capacity_words))
+                return nad_errf(e, NAD_EINVAL, "%s:%d: %s: the capacities overflow", y->path, nad_yaml_line(v), sub);
         }
     } else if (l->kind != NAD_MEM_DRAM) {
         return nad_errf(e, NAD_EFORMAT, "%s:%d: %s: missing required field 'capacity_words' (or 'capacity' per "
@@ -510,6 +575,9 @@ static nad_status parse_pim(nad_yaml *y, yaml_node_t *root, nad_arch *a, nad_err
     if (!rc && arrays <= 0)
         rc = nad_errf(e, NAD_EINVAL, "%s:%d: pim.arrays: must be positive, got %lld", y->path,
                       nad_yaml_line(nad_yaml_get(y, n, "arrays")), (long long)arrays);
+    if (!rc && arrays > NAD_ARCH_MAX_ARRAYS)
+        rc = nad_errf(e, NAD_EINVAL, "%s:%d: pim.arrays: %lld is out of range (1 to %lld)", y->path,
+                      nad_yaml_line(nad_yaml_get(y, n, "arrays")), (long long)arrays, (long long)NAD_ARCH_MAX_ARRAYS);
     p->n_arrays = arrays;
     p->weights_resident = 1;
     if (!rc)

@@ -5,6 +5,7 @@
  */
 #include "nadapt/estimate.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,6 +369,14 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
     }
     snprintf(t->bound, sizeof t->bound, "-");
     snprintf(t->mapping, sizeof t->mapping, "-");
+    /* The loaders bound every input so that this cannot happen; if it still
+     * does, an inf or NaN total is an error, never a number to print (it
+     * would also make --json invalid). */
+    if (!isfinite(t->energy) || !isfinite(t->cycles) || !isfinite(t->utilisation)) {
+        rc = nad_errf(e, NAD_EINVAL, "estimate: total %s is not finite (energy %g, cycles %g) for target %s",
+                      !isfinite(t->energy) ? "energy" : "cycles", t->energy, t->cycles, a->name);
+        goto fail;
+    }
     *out = r;
     return NAD_OK;
 fail:

@@ -4,6 +4,7 @@
  */
 #include "workload.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,58 @@ static int64_t window_out(int64_t in, int pad_begin, int pad_end, int64_t k, int
     return out;
 }
 
+/*
+ * Sane sizes (why: a huge batch or huge dims overflowed the int64 MAC count,
+ * giving totals of 0 or negative).  Every dim is at most 2^31-1 (pos_field),
+ * the batch at most 2^20 (as nadapt's --batch), and every count of one layer
+ * (MACs, pool/eltwise ops, weights, inputs, outputs) at most 2^50 ~ 1.1e15,
+ * checked with overflow-checked products; a workload's MACs at most 2^60.
+ * Real layers are far below (VGG-16's largest conv is 1.9e9 MACs per image,
+ * 2^50 is 5.8e5 of them), and with these bounds every count the cost model
+ * forms from a layer stays far from INT64_MAX.
+ */
+#define NAD_WL_MAX_BATCH ((int64_t)1 << 20)
+#define NAD_WL_MAX_LAYER_COUNT ((int64_t)1 << 50)
+#define NAD_WL_MAX_TOTAL_MACS ((int64_t)1 << 60)
+
+/* Product of n factors into *out; 0 on overflow or above NAD_WL_MAX_LAYER_COUNT. */
+static int bounded_product(const int64_t *f, int n, int64_t *out)
+{
+    int64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (f[i] < 0 || __builtin_mul_overflow(p, f[i], &p) || p > NAD_WL_MAX_LAYER_COUNT)
+            return 0;
+    *out = p;
+    return 1;
+}
+
+/*
+ * Checks that every count of layer l fits NAD_WL_MAX_LAYER_COUNT.  where is
+ * the message prefix ("FILE:LINE: layers[3] (conv2)" or "node 'x'").  Returns
+ * NAD_EINVAL naming the count that is too large.
+ */
+static nad_status check_layer_counts(const nad_layer_shape *l, const char *where, nad_err *e)
+{
+    int64_t g = l->groups > 0 ? l->groups : 1, v;
+    int64_t cg = l->C / g;
+    const struct {
+        const char *what;
+        int64_t f[7];
+        int n;
+    } counts[] = {
+        {"MACs", {l->N, l->M, l->P, l->Q, cg, l->R, l->S}, 7},
+        {"window operations", {l->N, l->C, l->P, l->Q, l->R, l->S}, 6},
+        {"weights", {l->M, cg, l->R, l->S}, 4},
+        {"input values", {l->N, l->C, l->H, l->W}, 4},
+        {"output values", {l->N, l->M, l->P, l->Q}, 4},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (!bounded_product(counts[i].f, counts[i].n, &v))
+            return nad_errf(e, NAD_EINVAL, "%s: the layer's %s are out of range (at most 2^50 = %lld)", where,
+                            counts[i].what, (long long)NAD_WL_MAX_LAYER_COUNT);
+    return NAD_OK;
+}
+
 /* Shared scratch for reading one layer: ctx for messages and the file path. */
 typedef struct layer_reader {
     nad_yaml *y;
@@ -139,9 +192,11 @@ static nad_status pos_field(layer_reader *r, const char *key, int required, int6
     if (v <= 0)
         return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: must be positive, got %lld", r->y->path,
                         nad_yaml_line(nad_yaml_get(r->y, r->n, key)), r->ctx, key, (long long)v);
-    if (v > ((int64_t)1 << 31))
-        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: %lld is too large", r->y->path,
-                        nad_yaml_line(nad_yaml_get(r->y, r->n, key)), r->ctx, key, (long long)v);
+    /* At most INT32_MAX: pool and depthwise layers keep C as an int groups count. */
+    if (v > INT32_MAX)
+        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: %lld is out of range (1 to %lld)", r->y->path,
+                        nad_yaml_line(nad_yaml_get(r->y, r->n, key)), r->ctx, key, (long long)v,
+                        (long long)INT32_MAX);
     *out = v;
     return NAD_OK;
 }
@@ -402,6 +457,7 @@ nad_status nad_workload_load(const char *path, int64_t batch_override, nad_workl
     nad_workload *w = NULL;
     yaml_node_t *root, *seq;
     int count;
+    int64_t total_macs = 0;
 
     *out = NULL;
     rc = nad_yaml_open(path, &y, e);
@@ -425,6 +481,17 @@ nad_status nad_workload_load(const char *path, int64_t batch_override, nad_workl
     if (w->batch <= 0) {
         rc = nad_errf(e, NAD_EINVAL, "%s:%d: workload.batch: must be positive, got %lld", path,
                       nad_yaml_line(nad_yaml_get(&y, root, "batch")), (long long)w->batch);
+        goto fail;
+    }
+    if (w->batch > NAD_WL_MAX_BATCH) {
+        rc = nad_errf(e, NAD_EINVAL, "%s:%d: workload.batch: %lld is out of range (1 to %lld)", path,
+                      nad_yaml_line(nad_yaml_get(&y, root, "batch")), (long long)w->batch,
+                      (long long)NAD_WL_MAX_BATCH);
+        goto fail;
+    }
+    if (batch_override > NAD_WL_MAX_BATCH) {
+        rc = nad_errf(e, NAD_EINVAL, "%s: batch %lld is out of range (1 to %lld)", path, (long long)batch_override,
+                      (long long)NAD_WL_MAX_BATCH);
         goto fail;
     }
     if (batch_override > 0)
@@ -456,6 +523,15 @@ nad_status nad_workload_load(const char *path, int64_t batch_override, nad_workl
         if (batch_override > 0 && l->kind != NAD_LK_MATMUL)
             l->N = batch_override;
         w->n_layers = i + 1;
+        char where[600];
+        snprintf(where, sizeof where, "%s:%d: layers[%d] (%s)", path, l->line, i, l->name);
+        rc = check_layer_counts(l, where, e);
+        if (!rc && (__builtin_add_overflow(total_macs, nad_layer_macs(l), &total_macs) ||
+                    total_macs > NAD_WL_MAX_TOTAL_MACS))
+            rc = nad_errf(e, NAD_EINVAL, "%s: the workload's MACs are out of range (at most 2^60 = %lld)", where,
+                          (long long)NAD_WL_MAX_TOTAL_MACS);
+        if (rc)
+            goto fail;
     }
     nad_yaml_close(&y);
     *out = w;
@@ -631,6 +707,7 @@ nad_status nad_workload_from_graph(const nad_graph *g, nad_workload **out, nad_e
 {
     nad_status rc = NAD_OK;
     nad_workload *w = NULL;
+    int64_t total_macs = 0;
 
     *out = NULL;
     if (!g)
@@ -682,6 +759,15 @@ nad_status nad_workload_from_graph(const nad_graph *g, nad_workload **out, nad_e
         default:
             continue; /* activations, reshapes ...: no cost in the analytic model */
         }
+        if (!rc) {
+            char where[160];
+            snprintf(where, sizeof where, "node '%s'", l->name);
+            rc = check_layer_counts(l, where, e);
+        }
+        if (!rc && (__builtin_add_overflow(total_macs, nad_layer_macs(l), &total_macs) ||
+                    total_macs > NAD_WL_MAX_TOTAL_MACS))
+            rc = nad_errf(e, NAD_EINVAL, "node '%s': the graph's MACs are out of range (at most 2^60 = %lld)",
+                          l->name, (long long)NAD_WL_MAX_TOTAL_MACS);
         if (rc)
             goto fail;
         w->n_layers++;
