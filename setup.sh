@@ -70,14 +70,32 @@ test)
     echo "== release build + tests"
     build build -DCMAKE_BUILD_TYPE=Release
     run_tests build
-    echo "== libFuzzer: the ONNX loader for 60 s, seeded with the fixtures (any crash, leak or UB fails)"
+    echo "== libFuzzer: the ONNX loader for 60 s, the YAML and dataset readers for 20 s each, seeded (any crash, leak or UB fails)"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNAD_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j "$JOBS" --target fuzz_onnx
-    mkdir -p build-fuzz/corpus
+    cmake --build build-fuzz -j "$JOBS" --target fuzz_onnx fuzz_yaml fuzz_data
+    mkdir -p build-fuzz/corpus build-fuzz/corpus_yaml build-fuzz/corpus_data
     cp -n examples/fixtures/*.onnx build-fuzz/corpus/ 2>/dev/null || true
-    build-fuzz/fuzz_onnx -max_total_time=60 -rss_limit_mb=2048 -max_len=262144 build-fuzz/corpus \
-        >build-fuzz/fuzz.log 2>&1 || { tail -n 40 build-fuzz/fuzz.log; exit 1; }
-    grep -E "^Done|DONE" build-fuzz/fuzz.log | tail -n 1
+    cp -n models/*.yaml examples/workloads/*.yaml build-fuzz/corpus_yaml/ 2>/dev/null || true
+    # fuzz_data inputs: a mode byte (0 npy images, 1 npy labels, 2 IDX images, 3 IDX images as .gz,
+    # 4 IDX labels, 5 CIFAR batch), a count byte (partner file of count+1 items), then the file.
+    (
+        cd build-fuzz/corpus_data
+        idx_img() { printf '\000\000\010\003\000\000\000\002\000\000\000\004\000\000\000\004'; tail -c 32 ../../examples/fixtures/fmnist_test256_images.npy; }
+        { printf '\000\377'; cat ../../examples/fixtures/fmnist_test256_images.npy; } >npy_images
+        { printf '\001\377'; cat ../../examples/fixtures/fmnist_test256_labels.npy; } >npy_labels
+        { printf '\002\001'; idx_img; } >idx_images
+        { printf '\003\001'; idx_img | gzip -n -c; } >idx_images_gz
+        { printf '\004\001\000\000\010\001\000\000\000\002\003\007'; } >idx_labels
+        px=../../examples/fixtures/fmnist_test256_images.npy
+        { printf '\005\000\003'; tail -c 3072 "$px"; printf '\011'; head -c 3072 "$px"; } >cifar
+    )
+    for f in onnx:corpus:60 yaml:corpus_yaml:20 data:corpus_data:20; do
+        IFS=: read -r name corpus secs <<<"$f"
+        build-fuzz/fuzz_"$name" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 build-fuzz/"$corpus" \
+            >build-fuzz/fuzz_"$name".log 2>&1 || { tail -n 40 build-fuzz/fuzz_"$name".log; exit 1; }
+        printf 'fuzz_%s: ' "$name"
+        grep -E "^Done|DONE" build-fuzz/fuzz_"$name".log | tail -n 1
+    done
     echo "== AddressSanitizer + UBSan build + tests"
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DNAD_SANITIZE=ON
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_tests build-asan
