@@ -33,7 +33,7 @@ nad_status nad_backend_model_create(const char *target_path, nad_objective objec
 {
     *out = NULL;
     if (!(act_density >= 0 && act_density <= 1))
-        return nad_errf(e, NAD_EINVAL, "activation density must be in [0, 1] (got %g)", act_density);
+        return nad_errf(e, NAD_EINVAL, "activation density must be in [0, 1] (got %.10g)", act_density);
     nad_backend *b = calloc(1, sizeof *b);
     if (!b)
         return nad_errf(e, NAD_ENOMEM, "back-end: out of memory");

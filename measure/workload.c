@@ -226,7 +226,7 @@ static nad_status density_field(layer_reader *r, const char *key, double *out, n
     if (rc || !found)
         return rc;
     if (!(v > 0 && v <= 1))
-        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: a density must be in (0, 1], got %g", r->y->path,
+        return nad_errf(e, NAD_EINVAL, "%s:%d: %s.%s: a density must be in (0, 1], got %.10g", r->y->path,
                         nad_yaml_line(nad_yaml_get(r->y, r->n, key)), r->ctx, key, v);
     *out = v;
     return NAD_OK;

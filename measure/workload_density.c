@@ -66,7 +66,7 @@ nad_status nad_workload_set_measured_density(nad_workload *w, const nad_graph *g
         }
         double din = d[i].in, dout = d[last].out;
         if (din > 1.0 || dout > 1.0)
-            return nad_errf(e, NAD_EINVAL, "layer '%s': measured density %g is above 1", l->name,
+            return nad_errf(e, NAD_EINVAL, "layer '%s': measured density %.10g is above 1", l->name,
                             din > 1.0 ? din : dout);
         if (din >= 0)
             l->act_density = din;
@@ -79,7 +79,7 @@ nad_status nad_workload_set_measured_density(nad_workload *w, const nad_graph *g
 nad_status nad_workload_set_act_density(nad_workload *w, double density, nad_err *e)
 {
     if (!(density > 0 && density <= 1))
-        return nad_errf(e, NAD_EINVAL, "activation density %g is not in (0, 1]", density);
+        return nad_errf(e, NAD_EINVAL, "activation density %.10g is not in (0, 1]", density);
     for (int li = 0; li < w->n_layers; li++)
         w->layers[li].act_density = w->layers[li].out_density = density;
     return NAD_OK;

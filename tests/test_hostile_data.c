@@ -455,6 +455,13 @@ static void test_nonfinite_npy_images(void **state)
     write_npy(path_in(dir, "test_images.npy"), "<f8", "(4, 1, 28, 28)", g, sizeof g);
     FAILS(dir, NAD_EFORMAT, "test_images.npy: image values must fit float32 (1e+300 at image 3)");
 
+    /* A header whose dtype string is cut off is damage, not a structured dtype. */
+    {
+        static const char hdr[] = "\x93NUMPY\x01\x00\x14\x00{'descr': '<f4      \n";
+        assert_int_equal(tu_write_file(path_in(dir, "test_images.npy"), hdr, sizeof hdr - 1), 0);
+        FAILS(dir, NAD_EFORMAT, "test_images.npy: malformed or cut-off .npy header");
+    }
+
     /* Clean data loads. */
     g[3 * PER + 9] = 0.25;
     write_npy(path_in(dir, "test_images.npy"), "<f8", "(4, 1, 28, 28)", g, sizeof g);

@@ -142,8 +142,12 @@ static nad_status parse_header(const char *path, const char *text, size_t len, n
         if (!read_string(&c, key, sizeof key) || !accept(&c, ':'))
             return nad_errf(e, NAD_EFORMAT, "%s: malformed .npy header", path);
         if (strcmp(key, "descr") == 0) {
+            npy_cursor at = c; /* a list here is a structured dtype; anything else is damage */
+            skip_space(&at);
             if (!read_string(&c, a->descr, sizeof a->descr))
-                return nad_errf(e, NAD_EUNSUPPORTED, "%s: structured .npy dtypes are not supported", path);
+                return at.s < at.end && *at.s == '['
+                           ? nad_errf(e, NAD_EUNSUPPORTED, "%s: structured .npy dtypes are not supported", path)
+                           : nad_errf(e, NAD_EFORMAT, "%s: malformed or cut-off .npy header (dtype)", path);
             if (!parse_descr(a->descr, a))
                 return nad_errf(e, NAD_EUNSUPPORTED, "%s: unsupported .npy dtype '%s'", path, a->descr);
             have_descr = 1;
