@@ -5,7 +5,7 @@ made the fixture (examples/make_fixtures.py), on Fashion-MNIST batches.
 
 Thread count: Debian's torch uses OpenBLAS, whose pool ignores
 torch.set_num_threads, so OPENBLAS_NUM_THREADS is set before torch loads
-(see /work/shared/reference/peers.md).  Prints one line:
+(see ../shared/reference/peers.md).  Prints one line:
     images_per_s <float> steps <int> batch <int> threads <int>
 """
 import argparse

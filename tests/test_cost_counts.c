@@ -1,7 +1,7 @@
 /*
  * Access counts of the cost model on tiny layers, counted by hand (issue #9,
  * items 2 and 3), and Timeloop parity on every mapping of
- * /work/shared/reference/timeloop-crosscheck.md.
+ * ../shared/reference/timeloop-crosscheck.md.
  *
  * Design: models/eyeriss-like-timeloop.yaml (DRAM, shared_glb keeping inputs
  * and outputs, per-PE ifmap_spad / weights_spad / psum_spad; no diagonal

@@ -3,7 +3,7 @@
  * published Eyeriss-like VGG-16 conv3_1 breakdown, the mapper against the same
  * design, whole networks against Eyeriss v1 silicon (JSSC 2017), properties on
  * seeded random layers, the compact mapping text, and `nadapt estimate`.
- * Reference figures and their sources: /work/shared/reference/accelerators.md.
+ * Reference figures and their sources: ../shared/reference/accelerators.md.
  */
 #include <stdarg.h>
 #include <stddef.h>
