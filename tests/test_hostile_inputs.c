@@ -29,14 +29,6 @@
 #define TARGET "models/eyeriss.yaml"
 #define DATA "examples/fixtures/fmnist_test256"
 
-/* Wall-clock seconds since an arbitrary start. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /*
  * Runs `timeout 10 nadapt ARGS` and checks the hostile-input contract: exit
  * status 1 (timeout's 124 means it hung), nothing on stdout, exactly one
@@ -45,34 +37,22 @@ static double now_s(void)
  */
 static double expect_refused(const char *args, ...)
 {
-    const char *dir = tu_tmpdir();
-    char o[512], e[512], cmd[8192];
-    snprintf(o, sizeof o, "%s/hostile.out", dir);
-    snprintf(e, sizeof e, "%s/hostile.err", dir);
-    snprintf(cmd, sizeof cmd, "timeout 10 '%s' %s >'%s' 2>'%s' </dev/null", NAD_CLI_PATH, args, o, e);
-    double t0 = now_s();
-    int st = system(cmd);
-    double dt = now_s() - t0;
-    size_t olen = 0, elen = 0;
-    char *so = tu_read_file(o, &olen), *se = tu_read_file(e, &elen);
-    assert_non_null(so);
-    assert_non_null(se);
-    int code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (code != 1 || olen != 0 || tu_count_lines(se) != 1)
-        print_error("nadapt %s\n  exit %d, stdout '%s', stderr '%s'\n", args, code, so, se);
+    char out[8192], err[8192];
+    double dt = 0;
+    int code = tu_run_cli_timed(args, 10, out, sizeof out, err, sizeof err, &dt);
+    if (code != 1 || out[0] || tu_count_lines(err) != 1)
+        print_error("nadapt %s\n  exit %d, stdout '%s', stderr '%s'\n", args, code, out, err);
     assert_int_equal(code, 1);
-    assert_int_equal(olen, 0);
-    assert_int_equal(tu_count_lines(se), 1);
+    assert_string_equal(out, "");
+    assert_int_equal(tu_count_lines(err), 1);
     va_list ap;
     va_start(ap, args);
     for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
-        if (!strstr(se, needle))
-            print_error("stderr '%s' lacks '%s'\n", se, needle);
-        assert_non_null(strstr(se, needle));
+        if (!strstr(err, needle))
+            print_error("stderr '%s' lacks '%s'\n", err, needle);
+        assert_non_null(strstr(err, needle));
     }
     va_end(ap);
-    free(so);
-    free(se);
     return dt;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -50,12 +51,25 @@ static char *slurp(const char *path)
 
 int tu_run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size)
 {
+    return tu_run_cli_timed(args, 0, out, out_size, err, err_size, NULL);
+}
+
+int tu_run_cli_timed(const char *args, int limit_s, char *out, size_t out_size, char *err, size_t err_size,
+                     double *seconds)
+{
     const char *dir = tu_tmpdir();
-    char o[512], e[512], cmd[8192];
+    char o[512], e[512], cmd[8192], lim[32] = "";
     snprintf(o, sizeof o, "%s/cli.out", dir);
     snprintf(e, sizeof e, "%s/cli.err", dir);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s' </dev/null", NAD_CLI_PATH, args, o, e);
+    if (limit_s > 0)
+        snprintf(lim, sizeof lim, "timeout %d ", limit_s);
+    snprintf(cmd, sizeof cmd, "%s'%s' %s >'%s' 2>'%s' </dev/null", lim, NAD_CLI_PATH, args, o, e);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int st = system(cmd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (seconds)
+        *seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     char *so = slurp(o), *se = slurp(e);
     if (out && out_size) {
         snprintf(out, out_size, "%s", so ? so : "");

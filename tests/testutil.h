@@ -17,6 +17,11 @@ const char *tu_tmpdir(void);
  */
 int tu_run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size);
 
+/* tu_run_cli under `timeout limit_s` (0: none), so that a hang fails the test
+ * (exit 124) instead of stalling it; *seconds (may be NULL) gets the wall time. */
+int tu_run_cli_timed(const char *args, int limit_s, char *out, size_t out_size, char *err, size_t err_size,
+                     double *seconds);
+
 /* Reads a whole file; returns malloc'd bytes (caller frees) or NULL. */
 void *tu_read_file(const char *path, size_t *len);
 
