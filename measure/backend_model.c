@@ -1,7 +1,7 @@
 /*
- * nadapt — the analytic resource back-end behind include/nadapt/backend.h:
- * energy, latency and DRAM traffic from the target model's estimator, MACs
- * and parameters from the graph.
+ * nadapt — the analytic resource back-end (model:PATH.yaml): energy, latency
+ * and DRAM traffic from the target model's estimator, as one nad_backend_ops
+ * table (backend_plugin.h).  MACs and parameters are counted by backend.c.
  *
  * Every measurement starts from an empty estimator cache.  The estimator
  * bounds a layer by the cached mapping of a larger layer it has seen, which
@@ -15,117 +15,140 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_internal.h"
 #include "estimate_internal.h"
-#include "graph/graph.h"
-#include "graph/passes.h"
-#include "nadapt/backend.h"
 
-struct nad_backend {
+typedef struct model_state {
     nad_estimator *est;
     double act_density;
     char unit[16];
-    char target[64];
-};
+    char name[64];
+} model_state;
 
-/* See backend.h. */
-nad_status nad_backend_model_create(const char *target_path, nad_objective objective, double act_density,
-                                    nad_backend **out, nad_err *e)
+/* Reads "PATH[:objective=O,act_density=D]" into its parts. */
+static int parse_config(const char *config, char *path, size_t path_len, nad_objective *obj, double *dens,
+                        char *err, size_t err_len)
 {
-    *out = NULL;
-    if (!(act_density >= 0 && act_density <= 1))
-        return nad_errf(e, NAD_EINVAL, "activation density must be in [0, 1] (got %.10g)", act_density);
-    nad_backend *b = calloc(1, sizeof *b);
-    if (!b)
-        return nad_errf(e, NAD_ENOMEM, "back-end: out of memory");
-    nad_status rc = nad_estimator_create(target_path, objective, &b->est, e);
-    if (rc) {
-        free(b);
-        return rc;
+    const char *colon = strchr(config, ':');
+    size_t n = colon ? (size_t)(colon - config) : strlen(config);
+    if (n == 0 || n >= path_len) {
+        snprintf(err, err_len, "model: %s", n ? "target path too long" : "no target path (model:PATH.yaml)");
+        return 1;
     }
-    const nad_arch *a = nad_estimator_arch(b->est);
-    snprintf(b->unit, sizeof b->unit, "%s", nad_energy_unit_str(a->energy_unit));
-    snprintf(b->target, sizeof b->target, "%s", a->name);
-    b->act_density = act_density;
-    *out = b;
-    return NAD_OK;
+    memcpy(path, config, n);
+    path[n] = 0;
+    *obj = NAD_OBJ_ENERGY;
+    *dens = 0;
+    for (const char *s = colon ? colon + 1 : NULL; s && *s;) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        char kv[64];
+        snprintf(kv, sizeof kv, "%.*s", (int)(len < 63 ? len : 63), s);
+        char *eq = strchr(kv, '=');
+        nad_err pe = {0};
+        char *stop = NULL;
+        if (eq && !strncmp(kv, "objective=", 10) && nad_objective_parse(eq + 1, obj, &pe) == NAD_OK) {
+        } else if (eq && !strncmp(kv, "act_density=", 12) && (*dens = strtod(eq + 1, &stop), stop && !*stop) &&
+                   *dens >= 0 && *dens <= 1) {
+        } else {
+            snprintf(err, err_len, "model: option '%s' is not objective=energy|latency|edp or act_density=[0,1]", kv);
+            return 1;
+        }
+        s = end ? end + 1 : NULL;
+    }
+    return 0;
 }
 
-/* Parameters of every node: weights and biases as `nadapt info` counts them. */
-static nad_status count_params(const nad_graph *g, double *params, double *macs, nad_err *e)
+/* Opens the estimator of the target file. */
+static int model_open(const char *config, void **state, char *err, size_t err_len)
 {
-    *params = *macs = 0;
-    for (int i = 0; i < nad_graph_layer_count(g); i++) {
-        nad_layer_info li;
-        nad_status rc = nad_graph_layer_info(g, i, &li, e);
-        if (rc)
-            return rc;
-        *params += (double)li.params;
-        *macs += (double)li.macs;
+    char path[4096];
+    nad_objective obj;
+    double dens;
+    *state = NULL;
+    if (parse_config(config, path, sizeof path, &obj, &dens, err, err_len))
+        return 1;
+    model_state *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_len, "model: out of memory");
+        return 1;
     }
-    return NAD_OK;
+    nad_err e = {0};
+    if (nad_estimator_create(path, obj, &m->est, &e)) {
+        snprintf(err, err_len, "%s", e.msg);
+        free(m);
+        return 1;
+    }
+    const nad_arch *a = nad_estimator_arch(m->est);
+    snprintf(m->unit, sizeof m->unit, "%s", nad_energy_unit_str(a->energy_unit));
+    snprintf(m->name, sizeof m->name, "%s", a->name);
+    m->act_density = dens;
+    *state = m;
+    return 0;
 }
 
-/* See backend.h. */
-nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values[NAD_RES_COUNT], nad_estimate **est,
-                               nad_err *e)
+/* energy, latency, dram. */
+static int model_resources(void *state, nad_backend_resource_desc *out, int max, char *err, size_t err_len)
 {
-    if (est)
-        *est = NULL;
+    model_state *m = state;
+    if (max < 3)
+        return 0;
+    out[0] = (nad_backend_resource_desc){"energy", m->unit};
+    out[1] = (nad_backend_resource_desc){"latency", "s"};
+    out[2] = (nad_backend_resource_desc){"dram", "accesses"};
+    return 3;
+}
+
+/* See backend_internal.h. */
+nad_status nad_backend_model_estimate(void *state, const nad_graph *folded, nad_estimate **out, nad_err *e)
+{
+    model_state *m = state;
+    nad_estimator_clear(m->est);
+    return nad_estimator_run_graph_density(m->est, folded, NULL, m->act_density, out, e);
+}
+
+/* Energy, seconds and DRAM accesses of the folded network. */
+static int model_network(void *state, const nad_backend_net *net, double *values, double *spread, char *err,
+                         size_t err_len)
+{
     nad_estimate *r = NULL;
-    nad_graph *c = nad_graph_copy(g);
-    if (!c)
-        return nad_errf(e, NAD_ENOMEM, "back-end: out of memory");
-    nad_status rc = nad_graph_simplify(c, 1, e);
-    if (!rc)
-        rc = nad_graph_infer_shapes(c, 1, e);
-    if (!rc) {
-        nad_estimator_clear(b->est);
-        rc = nad_estimator_run_graph_density(b->est, c, NULL, b->act_density, &r, e);
+    nad_err e = {0};
+    if (nad_backend_model_estimate(state, net->graph, &r, &e)) {
+        snprintf(err, err_len, "%s", e.msg);
+        return 1;
     }
-    if (!rc) {
-        values[NAD_RES_ENERGY] = r->total.energy;
-        values[NAD_RES_LATENCY] = r->clock_hz > 0 ? r->total.cycles / r->clock_hz : 0;
-        values[NAD_RES_DRAM] = r->total.dram_accesses;
-        rc = count_params(c, &values[NAD_RES_PARAMS], &values[NAD_RES_MACS], e);
-    }
-    nad_graph_free(c);
-    if (!rc && est)
-        *est = r;
-    else
-        nad_estimate_free(r);
-    return rc;
+    values[0] = r->total.energy;
+    values[1] = r->clock_hz > 0 ? r->total.cycles / r->clock_hz : 0;
+    values[2] = r->total.dram_accesses;
+    spread[0] = spread[1] = spread[2] = 0;
+    nad_estimate_free(r);
+    return 0;
 }
 
-/* See backend.h. */
-const char *nad_backend_unit(const nad_backend *b, nad_resource r)
+/* Frees the estimator. */
+static void model_close(void *state)
 {
-    switch (r) {
-    case NAD_RES_ENERGY:
-        return b->unit;
-    case NAD_RES_LATENCY:
-        return "s";
-    case NAD_RES_MACS:
-        return "MACs";
-    case NAD_RES_PARAMS:
-        return "params";
-    case NAD_RES_DRAM:
-        return "accesses";
-    default:
-        return "";
-    }
-}
-
-/* See backend.h. */
-const char *nad_backend_target(const nad_backend *b)
-{
-    return b->target;
-}
-
-/* See backend.h. */
-void nad_backend_destroy(nad_backend *b)
-{
-    if (!b)
+    model_state *m = state;
+    if (!m)
         return;
-    nad_estimator_destroy(b->est);
-    free(b);
+    nad_estimator_destroy(m->est);
+    free(m);
 }
+
+/* See backend_internal.h. */
+const char *nad_backend_model_name(void *state)
+{
+    return ((model_state *)state)->name;
+}
+
+const nad_backend_ops nad_backend_model_ops = {
+    .abi_version = NAD_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(nad_backend_ops),
+    .name = "model",
+    .flags = 0,
+    .open = model_open,
+    .resources = model_resources,
+    .layer = NULL,
+    .network = model_network,
+    .close = model_close,
+};
