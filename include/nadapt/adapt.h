@@ -38,6 +38,7 @@ extern "C" {
 #endif
 
 #define NAD_ADAPT_PATH_MAX 1024
+#define NAD_ADAPT_MAX_BACKENDS 6
 
 /* One budget: resource <= value (absolute, in the back-end's unit) or
  * <= value x the original network's resource (relative). */
@@ -57,7 +58,13 @@ typedef enum nad_pick {
 
 typedef struct nad_adapt_config {
     char model[NAD_ADAPT_PATH_MAX];  /* the trained ONNX classifier            */
-    char target[NAD_ADAPT_PATH_MAX]; /* models/NAME.yaml                       */
+    char target[NAD_ADAPT_PATH_MAX]; /* models/NAME.yaml (model back-end), or "" */
+    /* Back-end specifications (backend.h: host, plugin:PATH.so, exec:CMD, ...);
+     * each resource comes from the first that reports it: lut:LUT, then
+     * backends[] in order, then the target's model. */
+    char backends[NAD_ADAPT_MAX_BACKENDS][NAD_ADAPT_PATH_MAX];
+    int n_backends;
+    char lut[NAD_ADAPT_PATH_MAX];    /* a lookup table (nadapt lut build), or "" */
     char data[NAD_ADAPT_PATH_MAX];   /* dataset (train split + test split)     */
     char out[NAD_ADAPT_PATH_MAX];    /* the run directory                      */
     nad_objective objective;         /* the mapper's objective                 */

@@ -46,6 +46,24 @@ typedef struct adapt_prop {
     double t_restore, t_finetune, t_eval; /* seconds of each recovery step */
 } adapt_prop;
 
+/* Makes an existing path absolute in place (backends.c). */
+void adapt_absolute(char *path, size_t size);
+
+/* Makes the target, the lookup table and the paths inside back-end specs
+ * absolute (backends.c). */
+void adapt_backend_absolute(nad_adapt_config *c);
+
+/* Opens the run's back-ends: lut, then c->backends in order, then the
+ * target's model; each resource from the first that reports it. */
+nad_status adapt_backend_open(const nad_adapt_config *c, nad_backend **out, nad_err *e);
+
+/* NAD_EINVAL naming the budget when no back-end reports its resource. */
+nad_status adapt_backend_check_budgets(const nad_backend *be, const nad_adapt_config *c, nad_err *e);
+
+/* The energy unit of the run's history ("none" when no back-end reports
+ * energy). */
+const char *adapt_energy_unit(const nad_backend *be);
+
 /* Wall-clock seconds (monotonic). */
 double adapt_now(void);
 

@@ -379,7 +379,7 @@ static const char *const config_keys[] = {
     "pick",        "restore",      "restore_images", "restore_ridge", "short_steps", "short_lr",
     "long_steps",  "long_lr",      "batch",        "momentum",   "weight_decay",   "holdout",
     "eval_test",   "mean",         "std",          "seed",       "jobs",           "threads",
-    NULL,
+    "backends",    "lut",          NULL,
 };
 
 #define CTX "config"
@@ -524,6 +524,32 @@ static nad_status read_budgets(nad_yaml *y, yaml_node_t *root, nad_adapt_config 
     return NAD_OK;
 }
 
+/* backends: a list of back-end specifications (strings). */
+static nad_status read_backends(nad_yaml *y, yaml_node_t *root, nad_adapt_config *c, nad_err *e)
+{
+    yaml_node_t *n = nad_yaml_get(y, root, "backends");
+    if (!n)
+        return NAD_OK;
+    nad_status rc = nad_yaml_expect_seq(y, n, CTX ".backends", e);
+    if (rc)
+        return rc;
+    int len = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (len > NAD_ADAPT_MAX_BACKENDS)
+        return nad_errf(e, NAD_EFORMAT, "%s:%d: " CTX ".backends: %d back-ends, at most %d", y->path,
+                        nad_yaml_line(n), len, NAD_ADAPT_MAX_BACKENDS);
+    for (int i = 0; i < len; i++) {
+        yaml_node_t *it = nad_yaml_node(y, n->data.sequence.items.start[i]);
+        const char *s = nad_yaml_scalar(it);
+        if (!s || !s[0] || strlen(s) != it->data.scalar.length || it->data.scalar.length >= NAD_ADAPT_PATH_MAX)
+            return nad_errf(e, NAD_EFORMAT, "%s:%d: " CTX ".backends[%d]: expected a back-end like \"host\" or "
+                            "\"plugin:PATH.so\" (at most %d characters)", y->path, nad_yaml_line(it), i,
+                            NAD_ADAPT_PATH_MAX - 1);
+        memcpy(c->backends[i], s, it->data.scalar.length + 1);
+    }
+    c->n_backends = len;
+    return NAD_OK;
+}
+
 /* mean and std together: equal counts, or one of them a single value that
  * applies to every channel (as the CLI's --mean/--std).  A key the file does
  * not give keeps c's values. */
@@ -577,6 +603,8 @@ static nad_status load_keys(nad_yaml *y, yaml_node_t *root, nad_adapt_config *c,
     TRY(nad_yaml_check_keys(y, root, CTX, config_keys, e));
     TRY(read_string(y, root, "model", c->model, sizeof c->model, e));
     TRY(read_string(y, root, "target", c->target, sizeof c->target, e));
+    TRY(read_backends(y, root, c, e));
+    TRY(read_string(y, root, "lut", c->lut, sizeof c->lut, e));
     TRY(read_string(y, root, "data", c->data, sizeof c->data, e));
     TRY(read_string(y, root, "out", c->out, sizeof c->out, e));
     TRY(read_enum(y, root, "objective", objective_names, NAD_OBJ_COUNT, &obj, e));
@@ -796,7 +824,20 @@ static nad_status render(FILE *f, const nad_adapt_config *c, nad_err *e)
 
     fputs("# nadapt adapt run configuration\n", f);
     TRY(put_str(f, "the trained ONNX classifier", "model", c->model, sizeof c->model, e));
-    TRY(put_str(f, "the target description (models/NAME.yaml)", "target", c->target, sizeof c->target, e));
+    TRY(put_str(f, "the target description (models/NAME.yaml; \"\": none)", "target", c->target, sizeof c->target,
+                e));
+    if (c->n_backends < 0 || c->n_backends > NAD_ADAPT_MAX_BACKENDS)
+        return nad_errf(e, NAD_EINVAL, "config backends: %d, at most %d", c->n_backends, NAD_ADAPT_MAX_BACKENDS);
+    fputs("# measured back-ends; a resource comes from the lut, then these in order, then the target\n", f);
+    fputs(c->n_backends ? "backends:\n" : "backends: []\n", f);
+    for (int i = 0; i < c->n_backends; i++) {
+        if (!memchr(c->backends[i], '\0', sizeof c->backends[i]))
+            return nad_errf(e, NAD_EINVAL, "config backends[%d]: not NUL-terminated", i);
+        fputs("  - ", f);
+        TRY(put_quoted(f, "backends", c->backends[i], e));
+        fputc('\n', f);
+    }
+    TRY(put_str(f, "lookup table of a back-end (nadapt lut build; \"\": none)", "lut", c->lut, sizeof c->lut, e));
     TRY(put_str(f, "the dataset (train split for recovery and held-out scoring, test split)", "data", c->data,
                 sizeof c->data, e));
     TRY(put_str(f, "the run directory", "out", c->out, sizeof c->out, e));
@@ -884,11 +925,15 @@ out:
 
 nad_status nad_adapt_config_check(const nad_adapt_config *c, nad_err *e)
 {
-    const char *const paths[4] = {c->model, c->target, c->data, c->out};
-    const char *const path_keys[4] = {"model", "target", "data", "out"};
-    for (int i = 0; i < 4; i++)
+    const char *const paths[3] = {c->model, c->data, c->out};
+    const char *const path_keys[3] = {"model", "data", "out"};
+    for (int i = 0; i < 3; i++)
         if (!paths[i][0])
             return nad_errf(e, NAD_EINVAL, "config %s: not set", path_keys[i]);
+    if (c->n_backends < 0 || c->n_backends > NAD_ADAPT_MAX_BACKENDS)
+        return nad_errf(e, NAD_EINVAL, "config backends: %d, at most %d", c->n_backends, NAD_ADAPT_MAX_BACKENDS);
+    if (!c->target[0] && !c->n_backends && !c->lut[0])
+        return nad_errf(e, NAD_EINVAL, "config target: not set (give a target, a back-end or a lookup table)");
     if ((unsigned)c->objective >= NAD_OBJ_COUNT)
         return nad_errf(e, NAD_EINVAL, "config objective: %d is not energy, latency or edp", (int)c->objective);
     if (!(c->act_density >= 0 && c->act_density <= 1))

@@ -81,16 +81,23 @@ nad_status nad_adapt_describe(const nad_adapt_config *c, char **report, nad_err 
     if (!rc)
         rc = nad_groups_find(g, &gs, e);
     if (!rc)
-        rc = nad_backend_model_create(c->target, c->objective, c->act_density, &be, e);
+        rc = adapt_backend_open(c, &be, e);
+    if (!rc)
+        rc = adapt_backend_check_budgets(be, c, e);
     if (!rc)
         rc = nad_backend_measure(be, g, v, NULL, e);
     if (rc)
         goto out;
-    add(&t, "model %s on target %s (%s)\n", c->model, nad_backend_target(be), c->target);
+    add(&t, "model %s on %s\n", c->model, nad_backend_target(be));
     list_groups(&t, g, gs);
     add(&t, "resources of the original network, per image:\n");
     for (int k = 0; k < NAD_RES_COUNT; k++) {
-        add(&t, "  %-8s %12.5g %-8s", nad_resource_name((nad_resource)k), v[k], nad_backend_unit(be, (nad_resource)k));
+        if (!nad_backend_reports(be, (nad_resource)k)) {
+            add(&t, "  %-8s %12s %-8s  (no back-end reports it)\n", nad_resource_name((nad_resource)k), "-", "");
+            continue;
+        }
+        add(&t, "  %-8s %12.5g %-8s (%s)", nad_resource_name((nad_resource)k), v[k],
+            nad_backend_unit(be, (nad_resource)k), nad_backend_source(be, (nad_resource)k));
         for (int b = 0; b < c->n_budgets; b++) {
             if (c->budgets[b].res != (nad_resource)k)
                 continue;

@@ -167,8 +167,8 @@ static int parse_row(char *line, nad_hist_row *r)
     if (num(f[3], &d) || d < 0 || d > 1e9)
         return -1;
     r->ch_after = (int)d;
-    for (int k = 0; k < NAD_RES_COUNT; k++)
-        if (num(f[4 + k], &r->values[k]) || r->values[k] < 0)
+    for (int k = 0; k < NAD_RES_COUNT; k++) /* "nan": no back-end reports it */
+        if (strcmp(f[4 + k], "nan") ? num(f[4 + k], &r->values[k]) || r->values[k] < 0 : (r->values[k] = NAN, 0))
             return -1;
     return num(f[9], &r->holdout) || num(f[10], &r->test) || num(f[11], &r->seconds);
 }

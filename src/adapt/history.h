@@ -5,7 +5,8 @@
  *
  * Columns: iteration (0 = the original, "final" = after long fine-tuning),
  * group, channels_before, channels_after, energy_<unit>, latency_s, macs,
- * params, dram_accesses, holdout_top1, test_top1 (-1: not measured),
+ * params, dram_accesses ("nan" where no back-end reports one),
+ * holdout_top1, test_top1 (-1: not measured),
  * seconds.  Numbers are written with %.17g so that a resumed run reads back
  * exactly what the interrupted one computed.
  */

@@ -54,7 +54,11 @@ static nad_status load_calib(adapt_run *r, nad_err *e)
 static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
 {
     const nad_adapt_config *c = &r->cfg;
-    nad_status rc = nad_dataset_load(c->data, NAD_SPLIT_TRAIN, &r->train, e);
+    nad_status rc = adapt_backend_open(c, &r->be, e);
+    if (!rc)
+        rc = adapt_backend_check_budgets(r->be, c, e);
+    if (!rc)
+        rc = nad_dataset_load(c->data, NAD_SPLIT_TRAIN, &r->train, e);
     if (rc)
         return rc;
     if (c->eval_test && (rc = nad_dataset_load(c->data, NAD_SPLIT_TEST, &r->test, e)))
@@ -67,11 +71,9 @@ static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
     r->n_hold = c->holdout;
     if ((rc = load_calib(r, e)))
         return rc;
-    if ((rc = nad_backend_model_create(c->target, c->objective, c->act_density, &r->be, e)))
-        return rc;
     if ((rc = nad_backend_measure(r->be, orig, r->r0, NULL, e)))
         return nad_err_prefix(e, rc, "%s: ", c->model);
-    snprintf(r->hist.energy_unit, sizeof r->hist.energy_unit, "%s", nad_backend_unit(r->be, NAD_RES_ENERGY));
+    snprintf(r->hist.energy_unit, sizeof r->hist.energy_unit, "%s", adapt_energy_unit(r->be));
     for (int k = 0; k < c->n_budgets; k++) {
         const nad_budget *b = &c->budgets[k];
         rc = nad_budget_resolve(b, nad_backend_unit(r->be, NAD_RES_ENERGY), r->r0[b->res], &r->limit[b->res], e);
@@ -344,7 +346,7 @@ static nad_status draw(adapt_run *r, const nad_graph *orig, const nad_graph *fin
     if (!rc)
         rc = nad_backend_measure(r->be, fin, v, &ef, e);
     path_in(r, "breakdown.svg", path, sizeof path);
-    if (!rc)
+    if (!rc && eo && ef) /* only the analytic model knows where energy goes */
         rc = nad_plot_breakdown_svg(eo, ef, title, path, e);
     nad_estimate_free(eo);
     nad_estimate_free(ef);
@@ -503,16 +505,6 @@ static nad_status start(adapt_run *r, nad_graph **g, nad_err *e)
     return rc;
 }
 
-/* Makes an existing path absolute in place, so that config.yaml still
- * names the same files when the run is resumed from another directory. */
-static void absolute(char *path, size_t size)
-{
-    char *abs = realpath(path, NULL);
-    if (abs && strlen(abs) < size)
-        snprintf(path, size, "%s", abs);
-    free(abs);
-}
-
 /* See adapt.h. */
 nad_status nad_adapt_run(const nad_adapt_config *c, const nad_adapt_hooks *hooks, nad_adapt_summary *s, nad_err *e)
 {
@@ -521,9 +513,9 @@ nad_status nad_adapt_run(const nad_adapt_config *c, const nad_adapt_hooks *hooks
     if (rc)
         return rc;
     adapt_run r = {.cfg = *c, .hooks = hooks, .t0 = adapt_now()};
-    absolute(r.cfg.model, sizeof r.cfg.model);
-    absolute(r.cfg.target, sizeof r.cfg.target);
-    absolute(r.cfg.data, sizeof r.cfg.data);
+    adapt_absolute(r.cfg.model, sizeof r.cfg.model);
+    adapt_absolute(r.cfg.data, sizeof r.cfg.data);
+    adapt_backend_absolute(&r.cfg);
     nad_graph *g = NULL;
     rc = nad_graph_load_onnx(c->model, 0, &g, e);
     if (!rc)
@@ -569,7 +561,7 @@ nad_status nad_adapt_resume(const char *dir, const nad_adapt_hooks *hooks, nad_a
         rc = open_run(&r, g, e);
     snprintf(path, sizeof path, "%s/history.csv", dir);
     if (!rc)
-        rc = nad_history_load(path, nad_backend_unit(r.be, NAD_RES_ENERGY), &r.hist, e);
+        rc = nad_history_load(path, adapt_energy_unit(r.be), &r.hist, e);
     if (!rc && r.hist.rows[r.hist.n - 1].iteration != -1) {
         /* Continue from the last completed iteration's network. */
         nad_graph_free(g);

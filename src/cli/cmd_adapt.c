@@ -16,8 +16,8 @@
 
 /* Every option's value, as the parser stores it. */
 typedef struct adapt_opts {
-    const char *config, *target, *data, *out, *resume, *objective, *rank, *pick, *mean, *std;
-    cli_list budgets;
+    const char *config, *target, *data, *out, *resume, *objective, *rank, *pick, *mean, *std, *lut;
+    cli_list budgets, backends;
     double act_density, step_init, step_decay, restore_ridge, short_lr, long_lr, momentum, weight_decay;
     long max_iters, multiple, restore_images, short_steps, long_steps, batch, holdout, seed, jobs, threads;
     int no_restore, no_test, dry_run, json;
@@ -26,7 +26,7 @@ typedef struct adapt_opts {
 enum {
     G_TARGET, G_DATA, G_OUT, G_OBJ, G_DENS, G_SINIT, G_SDECAY, G_ITERS, G_MULT, G_RANK, G_PICK, G_NOREST,
     G_RIMG, G_RRIDGE, G_SSTEPS, G_SLR, G_LSTEPS, G_LLR, G_BATCH, G_MOM, G_WD, G_HOLD, G_NOTEST, G_MEAN, G_STD,
-    G_SEED, G_JOBS, G_THREADS, G_COUNT
+    G_SEED, G_JOBS, G_THREADS, G_LUT, G_COUNT
 };
 
 /* Copies the options that were given over the configuration. */
@@ -39,6 +39,7 @@ static int apply(const adapt_opts *o, const int *gv, nad_adapt_config *c)
     if (gv[g])                                                                                                      \
     c->field = v
     SETS(G_TARGET, target, o->target);
+    SETS(G_LUT, lut, o->lut);
     SETS(G_DATA, data, o->data);
     SETS(G_OUT, out, o->out);
     nad_err e;
@@ -82,6 +83,16 @@ static int apply(const adapt_opts *o, const int *gv, nad_adapt_config *c)
         memcpy(c->mean, mean, (size_t)n * sizeof *mean);
         memcpy(c->std, stdv, (size_t)n * sizeof *stdv);
     }
+    if (o->backends.n > NAD_ADAPT_MAX_BACKENDS)
+        return cli_cmd_fail("adapt", "at most %d --backend options", NAD_ADAPT_MAX_BACKENDS);
+    for (int k = 0; k < o->backends.n; k++) {
+        if (strlen(o->backends.v[k]) >= sizeof c->backends[0])
+            return cli_cmd_fail("adapt", "--backend '%.40s...': longer than %zu characters", o->backends.v[k],
+                                sizeof c->backends[0] - 1);
+        snprintf(c->backends[k], sizeof c->backends[k], "%s", o->backends.v[k]);
+    }
+    if (o->backends.n)
+        c->n_backends = o->backends.n;
     for (int k = 0; k < o->budgets.n; k++) {
         if (c->n_budgets == NAD_RES_COUNT)
             return cli_cmd_fail("adapt", "at most %d budgets (one per resource)", NAD_RES_COUNT);
@@ -200,7 +211,10 @@ int cmd_adapt(int argc, char **argv)
     int gv[G_COUNT] = {0};
     cli_option opts[] = {
         CLI_STRING("config", &o.config, "FILE", "run configuration (YAML); the options below override it"),
-        CLI_STRING("target", &o.target, "YAML", "target accelerator, e.g. models/eyeriss.yaml"),
+        CLI_STRING("target", &o.target, "YAML", "target accelerator, e.g. models/eyeriss.yaml (model back-end)"),
+        CLI_LIST("backend", &o.backends, "SPEC",
+                 "measured back-end, repeatable: host[:threads=N], plugin:PATH.so[:CFG], exec:CMD"),
+        CLI_STRING("lut", &o.lut, "FILE", "lookup table of a back-end (nadapt lut build) for the resources it holds"),
         CLI_STRING("data", &o.data, "DIR", "dataset with a training split (and a test split)"),
         CLI_STRING("out", &o.out, "RUN_DIR", "run directory to create (new or empty)"),
         CLI_LIST("budget", &o.budgets, "R=V", "budget, repeatable: energy=0.5, latency=2ms, macs=40%, params=1M"),
@@ -247,13 +261,14 @@ int cmd_adapt(int argc, char **argv)
                  {"batch", G_BATCH},          {"momentum", G_MOM},       {"weight-decay", G_WD},
                  {"holdout", G_HOLD},         {"no-test", G_NOTEST},     {"mean", G_MEAN},
                  {"std", G_STD},              {"seed", G_SEED},          {"jobs", G_JOBS},
-                 {"threads", G_THREADS}};
+                 {"threads", G_THREADS},      {"lut", G_LUT}};
     for (cli_option *p = opts; p->name; p++)
         for (size_t k = 0; k < sizeof slots / sizeof *slots; k++)
             if (strcmp(p->name, slots[k].name) == 0)
                 p->given = &gv[slots[k].g];
     const cli_spec spec = {"adapt",
-                           "MODEL.onnx --target YAML --data DIR --budget R=V [--budget ...] --out RUN_DIR [options]\n"
+                           "MODEL.onnx (--target YAML | --backend SPEC | --lut FILE)... --data DIR --budget R=V "
+                           "[--budget ...] --out RUN_DIR [options]\n"
                            "       nadapt adapt --resume RUN_DIR",
                            "prune filters (NetAdapt) until every budget is met; writes RUN_DIR", opts, 0, 1};
     const char *pos[1];
@@ -265,7 +280,7 @@ int cmd_adapt(int argc, char **argv)
     nad_adapt_summary s;
     nad_adapt_hooks hooks = {isatty(2) && !o.json ? progress : NULL, NULL};
     if (o.resume) {
-        if (n_pos || o.config || o.budgets.n || o.dry_run)
+        if (n_pos || o.config || o.budgets.n || o.backends.n || o.dry_run)
             return cli_cmd_fail("adapt", "--resume RUN_DIR takes no model, --config, --budget or --dry-run: the run "
                                          "directory holds its configuration");
         for (int k = 0; k < G_COUNT; k++)
@@ -285,8 +300,8 @@ int cmd_adapt(int argc, char **argv)
         return 1;
     if (o.dry_run) {
         char *rep = NULL;
-        if (!c.model[0] || !c.target[0])
-            return cli_cmd_fail("adapt", "--dry-run needs a model and --target");
+        if (!c.model[0] || (!c.target[0] && !c.n_backends && !c.lut[0]))
+            return cli_cmd_fail("adapt", "--dry-run needs a model and --target, --backend or --lut");
         if (nad_adapt_describe(&c, &rep, &e))
             return cli_fail_err("adapt", &e);
         fputs(rep, stdout);
@@ -295,7 +310,7 @@ int cmd_adapt(int argc, char **argv)
     }
     /* Name the missing option the way the user would give it. */
     const char *missing = !c.model[0] ? "a model (MODEL.onnx, or model: in --config)"
-                          : !c.target[0] ? "--target YAML"
+                          : !c.target[0] && !c.n_backends && !c.lut[0] ? "--target YAML (or --backend SPEC)"
                           : !c.data[0]   ? "--data DIR"
                           : !c.out[0]    ? "--out RUN_DIR"
                           : !c.n_budgets ? "at least one --budget R=V"
