@@ -34,11 +34,15 @@ static const char *const top_keys[] = {"name",       "kind",     "clock_hz", "en
                                        "sparsity",   "pim",      "roofline", "description", "dram_overlap",
                                        NULL};
 static const char *const ds_keys[] = {"weights", "inputs", "outputs", NULL};
-static const char *const pe_keys[] = {"rows", "cols", "dataflow", "macs_per_pe", NULL};
+static const char *const pe_keys[] = {"rows", "cols", "dataflow", "macs_per_pe", "constraints", NULL};
+static const char *const pe_cons_keys[] = {"x", "y", NULL};
+static const char *const level_cons_keys[] = {"temporal", "innermost", NULL};
+/* Loop dims in nad_dim order (mapping.h): N M C P Q R S. */
+static const char dim_letters[NAD_ARCH_DIMS + 1] = "NMCPQRS";
 static const char *const level_keys[] = {"name",         "kind",         "holds",           "capacity_words",
                                          "capacity",     "word_bits",    "block_words",     "read_energy",
                                          "write_energy", "bandwidth",    "read_bandwidth",  "write_bandwidth",
-                                         "compression",  NULL};
+                                         "compression",  "constraints",  NULL};
 static const char *const noc_keys[] = {"energy", "multicast", "psum_forwarding", "diagonal_multicast", NULL};
 static const char *const sparsity_keys[] = {"zero_gating", "zero_skipping", "gate_on", "rlc", NULL};
 static const char *const rlc_keys[] = {"run_bits", "pairs_per_word", "word_bits", NULL};
@@ -252,6 +256,176 @@ static nad_status read_ds_list(nad_yaml *y, yaml_node_t *map, const char *ctx, c
     return NAD_OK;
 }
 
+/* Index of dim letter c (N M C P Q R S, upper case), or -1. */
+static int dim_index(char c)
+{
+    for (int d = 0; d < NAD_ARCH_DIMS; d++)
+        if (dim_letters[d] == c)
+            return d;
+    return -1;
+}
+
+/*
+ * One item of a constraint dim list: "Q" (any factor) or "Q=7" (exactly 7).
+ * Why a string per item: it reads like Timeloop's "factors: Q=7" and keeps a
+ * list of free dims as short as [Q, M].  *d_out is the dim, *fixed 0 or k.
+ */
+static nad_status parse_dim_item(nad_yaml *y, yaml_node_t *n, const char *ctx, int *d_out, int64_t *fixed, nad_err *e)
+{
+    const char *s = nad_yaml_scalar(n);
+    if (!s)
+        return nad_errf(e, NAD_EFORMAT, "%s:%d: %s: expected a dim (N M C P Q R S), optionally D=FACTOR", y->path,
+                        nad_yaml_line(n), ctx);
+    int d = s[0] ? dim_index(s[0]) : -1;
+    if (d < 0 || (s[1] && s[1] != '='))
+        return nad_errf(e, NAD_EFORMAT, "%s:%d: %s: '%s' is not a dim (N M C P Q R S) or D=FACTOR", y->path,
+                        nad_yaml_line(n), ctx, s);
+    *d_out = d;
+    *fixed = 0;
+    if (!s[1])
+        return NAD_OK;
+    char *end = NULL;
+    long long f = strtoll(s + 2, &end, 10);
+    if (end == s + 2 || *end || f < 1 || f > 2147483647LL)
+        return nad_errf(e, NAD_EINVAL, "%s:%d: %s: '%s': the factor must be a positive integer", y->path,
+                        nad_yaml_line(n), ctx, s);
+    *fixed = f;
+    return NAD_OK;
+}
+
+/*
+ * A factor rule: key: [D, D=k, ...] in map (absent: no rule).  `room` > 0
+ * bounds the product of fixed factors (an array axis's PEs).
+ */
+static nad_status parse_factor_rule(nad_yaml *y, yaml_node_t *map, const char *ctx, const char *key, int64_t room,
+                                    nad_factor_rule *r, nad_err *e)
+{
+    yaml_node_t *v = nad_yaml_get(y, map, key);
+    char sub[192];
+    if (!v)
+        return NAD_OK;
+    snprintf(sub, sizeof sub, "%s.%s", ctx, key);
+    nad_status rc = nad_yaml_expect_seq(y, v, sub, e);
+    if (rc)
+        return rc;
+    r->given = 1;
+    r->line = nad_yaml_line(v);
+    int64_t prod = 1;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *n = nad_yaml_node(y, *it);
+        int d = -1;
+        int64_t f = 0;
+        rc = parse_dim_item(y, n, sub, &d, &f, e);
+        if (rc)
+            return rc;
+        if (r->allowed[d] || r->fixed[d])
+            return nad_errf(e, NAD_EFORMAT, "%s:%d: %s: dim %c given twice", y->path, nad_yaml_line(n), sub,
+                            dim_letters[d]);
+        r->allowed[d] = f == 0;
+        r->fixed[d] = f;
+        prod *= f ? f : 1;
+        if (room > 0 && prod > room)
+            return nad_errf(e, NAD_EINVAL, "%s:%d: %s: fixed factors need %lld PEs, the axis has %lld", y->path,
+                            nad_yaml_line(n), sub, (long long)prod, (long long)room);
+    }
+    return NAD_OK;
+}
+
+/* innermost: [D, ...]: dims, outer to inner, that must be the level's
+ * innermost loops; each must be allowed a temporal factor there. */
+static nad_status parse_innermost(nad_yaml *y, yaml_node_t *map, const char *ctx, nad_level_constraints *lc,
+                                  nad_err *e)
+{
+    yaml_node_t *v = nad_yaml_get(y, map, "innermost");
+    char sub[192];
+    if (!v)
+        return NAD_OK;
+    snprintf(sub, sizeof sub, "%s.innermost", ctx);
+    nad_status rc = nad_yaml_expect_seq(y, v, sub, e);
+    if (rc)
+        return rc;
+    lc->innermost_line = nad_yaml_line(v);
+    int seen[NAD_ARCH_DIMS] = {0};
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *n = nad_yaml_node(y, *it);
+        int d = -1;
+        int64_t f = 0;
+        rc = parse_dim_item(y, n, sub, &d, &f, e);
+        if (rc)
+            return rc;
+        if (f || seen[d])
+            return nad_errf(e, NAD_EFORMAT, "%s:%d: %s: '%s': list each dim once, without a factor", y->path,
+                            nad_yaml_line(n), sub, nad_yaml_scalar(n));
+        if (lc->temporal.given && !lc->temporal.allowed[d] && !lc->temporal.fixed[d])
+            return nad_errf(e, NAD_EINVAL, "%s:%d: %s: dim %c may have no temporal factor at this level (see "
+                            "temporal)", y->path, nad_yaml_line(n), sub, dim_letters[d]);
+        seen[d] = 1;
+        lc->innermost[lc->n_innermost++] = (uint8_t)d;
+    }
+    return NAD_OK;
+}
+
+/* levels[i].constraints: {temporal: [..], innermost: [..]}. */
+static nad_status parse_level_constraints(nad_yaml *y, yaml_node_t *n, const char *ctx, nad_arch *a,
+                                          nad_level_constraints *lc, nad_err *e)
+{
+    yaml_node_t *c = nad_yaml_get(y, n, "constraints");
+    char sub[160];
+    if (!c)
+        return NAD_OK;
+    snprintf(sub, sizeof sub, "%s.constraints", ctx);
+    nad_status rc = nad_yaml_check_keys(y, c, sub, level_cons_keys, e);
+    if (!rc)
+        rc = parse_factor_rule(y, c, sub, "temporal", 0, &lc->temporal, e);
+    if (!rc)
+        rc = parse_innermost(y, c, sub, lc, e);
+    a->constraints.any = 1;
+    return rc;
+}
+
+/* pe_array.constraints: {x: [..], y: [..]} (dims the columns / rows unroll). */
+static nad_status parse_pe_constraints(nad_yaml *y, yaml_node_t *p, nad_arch *a, nad_err *e)
+{
+    yaml_node_t *c = nad_yaml_get(y, p, "constraints");
+    if (!c)
+        return NAD_OK;
+    nad_status rc = nad_yaml_check_keys(y, c, "pe_array.constraints", pe_cons_keys, e);
+    if (!rc)
+        rc = parse_factor_rule(y, c, "pe_array.constraints", "x", a->pe_cols, &a->constraints.x, e);
+    if (!rc)
+        rc = parse_factor_rule(y, c, "pe_array.constraints", "y", a->pe_rows, &a->constraints.y, e);
+    a->constraints.any = 1;
+    return rc;
+}
+
+/* 1 when rule r (or no rule) lets dim d take a factor above 1. */
+static int rule_lets(const nad_factor_rule *r, int d)
+{
+    return !r->given || r->allowed[d] || r->fixed[d] > 1;
+}
+
+/*
+ * Every dim must be able to take a factor somewhere (a level's temporal loops
+ * or an array axis); otherwise a layer with that dim above 1 could never be
+ * mapped, which is a mistake in the file, so it is named at load time.
+ */
+static nad_status check_constraints_cover(const char *path, int line, const nad_arch *a, nad_err *e)
+{
+    const nad_constraints *c = &a->constraints;
+    if (!c->any)
+        return NAD_OK;
+    for (int d = 0; d < NAD_ARCH_DIMS; d++) {
+        int ok = rule_lets(&c->x, d) || rule_lets(&c->y, d);
+        for (int k = 0; k < a->n_levels; k++)
+            ok |= !c->level[k].temporal.given || c->level[k].temporal.allowed[d];
+        if (!ok)
+            return nad_errf(e, NAD_EINVAL, "%s:%d: constraints: dim %c may take a free factor at no level and on no "
+                            "array axis, so no layer with %c > 1 can be mapped", path, line, dim_letters[d],
+                            dim_letters[d]);
+    }
+    return NAD_OK;
+}
+
 /* precision: {weights: 16, inputs: 16, outputs: 16} (all three required). */
 static nad_status parse_precision(nad_yaml *y, yaml_node_t *root, nad_arch *a, nad_err *e)
 {
@@ -287,6 +461,8 @@ static nad_status parse_pe_array(nad_yaml *y, yaml_node_t *root, nad_arch *a, na
     if (!rc)
         rc = read_enum(y, p, "pe_array", "dataflow", 1, dataflow_names, NAD_DF_COUNT, &df, e);
     a->dataflow = (nad_dataflow)df;
+    if (!rc)
+        rc = parse_pe_constraints(y, p, a, e);
     return rc;
 }
 
@@ -409,8 +585,7 @@ static nad_status parse_level(nad_yaml *y, yaml_node_t *n, int index, nad_arch *
         if (rc)
             return rc;
     }
-    (void)a;
-    return NAD_OK;
+    return parse_level_constraints(y, n, ctx, a, &a->constraints.level[index], e);
 }
 
 /* Fills the per-value fields of l from the arch precisions (see arch.h). */
@@ -711,6 +886,8 @@ nad_status nad_arch_load(const char *path, nad_arch **out, nad_err *e)
             rc = parse_noc(&y, root, a, e);
         if (!rc)
             rc = check_coverage(path, nad_yaml_line(root), a, e);
+        if (!rc)
+            rc = check_constraints_cover(path, nad_yaml_line(root), a, e);
         if (rc)
             goto fail;
         if (a->kind == NAD_TARGET_SPATIAL && a->first_pe_level == a->n_levels) {

@@ -33,6 +33,8 @@
  *   nad_noc.diagonal_multicast (YAML noc.diagonal_multicast, default false):
  *   the cost model's input-reuse rule for row-stationary arrays (cost.c).
  *   nad_arch.dram_overlap (YAML dram_overlap, default true): see the field.
+ *   nad_arch.constraints (YAML pe_array.constraints, levels[i].constraints):
+ *   the mapspace the target's control supports (issue #9); see the struct.
  */
 #ifndef NAD_MEASURE_ARCH_H
 #define NAD_MEASURE_ARCH_H
@@ -173,6 +175,40 @@ typedef struct nad_roofline {
     int cores;
 } nad_roofline;
 
+/*
+ * Mapspace constraints (added by the mapper work, issue #9), in the spirit of
+ * Timeloop's constraints files: which loop dims a level may iterate over
+ * (with fixed factors), which dims its innermost loops are, and which dims
+ * the PE array's columns (X) and rows (Y) may unroll.  Dims are indexed
+ * N M C P Q R S (0..6, the order of nad_dim in mapping.h).  A target
+ * without a `constraints:` block leaves everything free; what a mapping
+ * must do to satisfy these is checked in constraints.c.
+ */
+#define NAD_ARCH_DIMS 7
+
+/* Factors allowed along one loop nest: dims in `allowed` may take any factor,
+ * dims with fixed[d] > 0 must take exactly min(fixed[d], problem dim), every
+ * other dim must be 1.  given = 0: no rule (all free). */
+typedef struct nad_factor_rule {
+    int given;
+    int allowed[NAD_ARCH_DIMS];
+    int64_t fixed[NAD_ARCH_DIMS];
+    int line; /* YAML line, for messages */
+} nad_factor_rule;
+
+typedef struct nad_level_constraints {
+    nad_factor_rule temporal;   /* YAML levels[i].constraints.temporal  */
+    int n_innermost;            /* YAML levels[i].constraints.innermost */
+    uint8_t innermost[NAD_ARCH_DIMS]; /* dims, outer to inner, that must be the level's innermost loops */
+    int innermost_line;
+} nad_level_constraints;
+
+typedef struct nad_constraints {
+    int any;                    /* 1 when the file gives any constraint */
+    nad_factor_rule x, y;       /* YAML pe_array.constraints.x / .y     */
+    nad_level_constraints level[NAD_ARCH_MAX_LEVELS];
+} nad_constraints;
+
 typedef struct nad_arch {
     char name[NAD_ARCH_NAME_MAX];
     char path[256];            /* file it was loaded from                        */
@@ -199,6 +235,9 @@ typedef struct nad_arch {
      * chip stops computing while it loads from or dumps to DRAM (Eyeriss v1,
      * JSSC 2017 Sec. VI-A), so DRAM time adds to the rest. */
     int dram_overlap;
+    /* Mapspace constraints (YAML pe_array.constraints, levels[i].constraints);
+     * all free when absent.  Added by the mapper work (issue #9). */
+    nad_constraints constraints;
 } nad_arch;
 
 /*

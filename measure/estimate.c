@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "constraints.h"
 #include "cost.h"
 #include "estimate_internal.h"
 #include "mapper.h"
@@ -42,6 +43,10 @@ struct nad_estimator {
     int n, cap;
     int *slots; /* open addressing: index into entries, -1 empty */
     int n_slots;
+    /* nad_estimator_set_mapping: a mapping to cost instead of searching, and
+     * the layer it is for ("" = the only layer with MACs); NULL = search. */
+    char *fixed_mapping;
+    char fixed_layer[NAD_LAYER_NAME_MAX];
 };
 
 static const char *const objective_names[NAD_OBJ_COUNT] = {"energy", "latency", "edp"};
@@ -86,6 +91,7 @@ void nad_estimator_destroy(nad_estimator *est)
     if (!est)
         return;
     nad_arch_free(est->arch);
+    free(est->fixed_mapping);
     free(est->entries);
     free(est->slots);
     free(est);
@@ -102,6 +108,22 @@ void nad_estimator_clear(nad_estimator *est)
     est->n = 0;
     for (int i = 0; i < est->n_slots; i++)
         est->slots[i] = -1;
+}
+
+/* See estimate_internal.h. */
+nad_status nad_estimator_set_mapping(nad_estimator *est, const char *mapping, const char *layer, nad_err *e)
+{
+    if (est->arch->kind != NAD_TARGET_SPATIAL)
+        return nad_errf(e, NAD_EINVAL, "%s: a given mapping needs a spatial target (this one is %s)", est->arch->path,
+                        nad_target_kind_str(est->arch->kind));
+    char *copy = malloc(strlen(mapping) + 1);
+    if (!copy)
+        return nad_errf(e, NAD_ENOMEM, "estimator: out of memory");
+    strcpy(copy, mapping);
+    free(est->fixed_mapping);
+    est->fixed_mapping = copy;
+    snprintf(est->fixed_layer, sizeof est->fixed_layer, "%s", layer ? layer : "");
+    return NAD_OK;
 }
 
 int nad_estimator_cache_size(const nad_estimator *est)
@@ -256,6 +278,60 @@ static nad_status cost_layer(nad_estimator *est, const nad_layer_shape *l, doubl
     return NAD_OK;
 }
 
+/*
+ * Costs layer l under est's given mapping into en: parse, then the mapping's
+ * own rules (coverage, fanout, capacity: nad_mapping_check), then the
+ * target's mapspace constraints; the first broken rule is the error.
+ */
+static nad_status cost_given_mapping(nad_estimator *est, const nad_layer_shape *l, double out_density, est_entry *en,
+                                     nad_err *e)
+{
+    const nad_arch *a = est->arch;
+    nad_problem p;
+    nad_status rc = nad_problem_from_layer(l, &p, e);
+    if (rc)
+        return nad_err_prefix(e, rc, "layer '%s': ", l->name);
+    p.out_density = out_density;
+    rc = nad_mapping_parse(est->fixed_mapping, a, &en->mapping, e);
+    if (!rc)
+        rc = nad_mapping_check(&en->mapping, a, &p, e);
+    if (!rc && nad_constraints_check(a, &p, &en->mapping, e))
+        rc = nad_err_prefix(e, NAD_EINVAL, "mapping breaks a constraint of the target: ");
+    if (rc)
+        return nad_err_prefix(e, rc, "layer '%s': ", l->name);
+    nad_cost_spatial(a, &p, &en->mapping, &en->cost);
+    en->has_mapping = 1;
+    return NAD_OK;
+}
+
+/* Index of the layer est's given mapping is for: the one named, else the
+ * only layer with MACs; -1 with the reason in e. */
+static int given_layer(const nad_estimator *est, const nad_workload *w, nad_err *e)
+{
+    int found = -1, n_mac = 0;
+    char names[160] = "";
+    for (int i = 0; i < w->n_layers; i++) {
+        const nad_layer_shape *l = &w->layers[i];
+        if (est->fixed_layer[0] ? !strcmp(l->name, est->fixed_layer) : nad_layer_macs(l) > 0)
+            found = found < 0 ? i : found;
+        if (nad_layer_macs(l) > 0 && n_mac++ < 4) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", n_mac > 1 ? ", " : "", l->name);
+        }
+    }
+    if (est->fixed_layer[0] && found < 0)
+        nad_errf(e, NAD_EINVAL, "--mapping: no layer named '%s' (layers with MACs: %s%s)", est->fixed_layer, names,
+                 n_mac > 4 ? ", ..." : "");
+    else if (!est->fixed_layer[0] && n_mac != 1)
+        nad_errf(e, NAD_EINVAL, "--mapping: the model has %d layers with MACs (%s%s); name one with --layer", n_mac,
+                 names, n_mac > 4 ? ", ..." : "");
+    else if (nad_layer_macs(&w->layers[found]) <= 0)
+        nad_errf(e, NAD_EINVAL, "--mapping: layer '%s' has no MACs to map", w->layers[found].name);
+    else
+        return found;
+    return -1;
+}
+
 /* Fills a result row from a cost. */
 static void fill_row(const nad_arch *a, const nad_layer_shape *l, const est_entry *en, nad_layer_estimate *r)
 {
@@ -314,6 +390,11 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
     nad_layer_estimate *t = &r->total;
     snprintf(t->name, sizeof t->name, "total");
     double compute_cycles = 0;
+    int given = est->fixed_mapping ? given_layer(est, w, e) : -1;
+    if (est->fixed_mapping && given < 0) {
+        rc = NAD_EINVAL;
+        goto fail;
+    }
     for (int i = 0; i < w->n_layers; i++) {
         const nad_layer_shape *l = &w->layers[i];
         /* The layer's measured output density when known; otherwise
@@ -326,20 +407,30 @@ nad_status nad_estimator_run_workload(nad_estimator *est, const nad_workload *w,
         memset(&en, 0, sizeof en);
         make_key(l, out_density, &en.key);
         en.hash = key_hash(&en.key);
-        int idx = cache_find(est, &en.key, en.hash);
-        if (idx < 0) {
-            rc = cost_layer(est, l, out_density, &en, e);
+        const est_entry *hit = &en;
+        if (est->fixed_mapping) {
+            /* A given mapping: that layer alone, never cached. */
+            if (i != given) {
+                continue;
+            }
+            rc = cost_given_mapping(est, l, out_density, &en, e);
             if (rc)
                 goto fail;
-            rc = cache_add(est, &en, e);
-            if (rc)
-                goto fail;
-            idx = est->n - 1;
+        } else {
+            int idx = cache_find(est, &en.key, en.hash);
+            if (idx < 0) {
+                rc = cost_layer(est, l, out_density, &en, e);
+                if (rc)
+                    goto fail;
+                rc = cache_add(est, &en, e);
+                if (rc)
+                    goto fail;
+                idx = est->n - 1;
+            }
+            hit = &est->entries[idx];
         }
-        const est_entry *hit = &est->entries[idx];
-        fill_row(a, l, hit, &r->layers[i]);
-        r->n_layers++;
-        nad_layer_estimate *row = &r->layers[i];
+        nad_layer_estimate *row = &r->layers[r->n_layers++];
+        fill_row(a, l, hit, row);
         t->macs += row->macs;
         t->energy += row->energy;
         for (int k = 0; k < r->n_levels; k++)

@@ -28,4 +28,16 @@ const nad_arch *nad_estimator_arch(const nad_estimator *est);
  * path-dependent otherwise). */
 void nad_estimator_clear(nad_estimator *est);
 
+/*
+ * Makes the estimator cost one layer under a given mapping instead of
+ * searching (as timeloop-model does): every later run reports only that
+ * layer, named by `layer`, or, when layer is NULL or empty, the only layer
+ * with MACs.  The mapping (compact text, mapping.h) is checked when a run
+ * meets the layer: coverage, the array's fanout, every level's capacity and
+ * the target's mapspace constraints (constraints.h); a run then fails with
+ * NAD_EINVAL naming the rule broken.  Copies both strings.  Returns
+ * NAD_EINVAL for a non-spatial target, NAD_ENOMEM.
+ */
+nad_status nad_estimator_set_mapping(nad_estimator *est, const char *mapping, const char *layer, nad_err *e);
+
 #endif /* NAD_MEASURE_ESTIMATE_INTERNAL_H */

@@ -9,171 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SPATIAL_ENUM 4096
+#include "constraints.h"
+#include "spatial.h"
+
 #define DEFAULT_SPATIAL_KEEP 6
+#define MAX_SPATIAL_KEEP 64
 #define KICKS 24
-#define NONE (-1)
-
-/* One spatial unrolling: factors per dim on X (cols) and Y (rows) and the
- * temporal iterations it leaves (the Eyexam step-4 bound). */
-typedef struct spatial_cand {
-    int64_t sx[NAD_DIM_COUNT], sy[NAD_DIM_COUNT];
-    double iters;
-    int seq; /* enumeration order, for deterministic ties */
-} spatial_cand;
-
-typedef struct cand_list {
-    spatial_cand *v;
-    int n, cap;
-} cand_list;
-
-/* The most balanced split of n over an axis of `room` PEs: n itself when it
- * fits, else ceil(n / ceil(n / room)) (Eyeriss's strip mining of rows). */
-static int64_t balanced(int64_t n, int64_t room)
-{
-    int64_t parts = (n + room - 1) / room;
-    return (n + parts - 1) / parts;
-}
-
-/* Factor options for a dim of size n on an axis with room for `room` PEs:
- * the divisors of n that fit, plus the most balanced ceil split (padding) so
- * that dims like 55 or 13 still fill the axis.  Returns the count. */
-static int axis_options(int64_t n, int64_t room, int64_t *opt, int max)
-{
-    int k = 0;
-    if (room < 1)
-        room = 1;
-    for (int64_t f = 1; f <= room && f <= n && k < max; f++)
-        if (n % f == 0)
-            opt[k++] = f;
-    int64_t bal = balanced(n, room);
-    int dup = 0;
-    for (int i = 0; i < k; i++)
-        dup |= opt[i] == bal;
-    if (!dup && k < max && bal <= room)
-        opt[k++] = bal;
-    return k;
-}
 
 static int64_t ceil_div(int64_t a, int64_t b)
 {
     return (a + b - 1) / b;
-}
-
-/* Adds the spatial candidate (if new) with its temporal iteration count. */
-static void add_cand(cand_list *cl, const nad_problem *p, const int64_t sx[NAD_DIM_COUNT],
-                     const int64_t sy[NAD_DIM_COUNT])
-{
-    if (cl->n >= cl->cap)
-        return;
-    for (int i = 0; i < cl->n; i++)
-        if (!memcmp(cl->v[i].sx, sx, sizeof cl->v[i].sx) && !memcmp(cl->v[i].sy, sy, sizeof cl->v[i].sy))
-            return;
-    spatial_cand *c = &cl->v[cl->n];
-    memcpy(c->sx, sx, sizeof c->sx);
-    memcpy(c->sy, sy, sizeof c->sy);
-    c->iters = 1;
-    for (int d = 0; d < NAD_DIM_COUNT; d++)
-        c->iters *= (double)ceil_div(p->dim[d], sx[d] * sy[d]);
-    c->seq = cl->n;
-    cl->n++;
-}
-
-/* Enumerates axis assignments Y = [y1, y2], X = [x1, x2] (NONE allowed for
- * the second dims; a dim never goes on both axes).  With `whole` set, the
- * first dims take only their balanced split: the row-stationary dataflow
- * always spreads a whole filter dim over PE rows and output rows over
- * columns (Chen et al., ISCA 2016 Sec. IV-B), which is what sets Eyeriss's
- * measured PE utilisation. */
-static void enum_template(cand_list *cl, const nad_problem *p, int rows, int cols, int y1, int y2, int x1, int x2,
-                          int whole)
-{
-    int64_t o1[64], o2[64], o3[64], o4[64];
-    int n1 = whole ? 1 : axis_options(p->dim[y1], rows, o1, 64);
-    if (whole)
-        o1[0] = balanced(p->dim[y1], rows);
-    for (int a = 0; a < n1; a++) {
-        int64_t rem_y = rows / o1[a];
-        int n2 = y2 == NONE ? 1 : axis_options(p->dim[y2], rem_y, o2, 64);
-        if (y2 == NONE)
-            o2[0] = 1;
-        for (int b = 0; b < n2; b++) {
-            int n3 = x1 == NONE || whole ? 1 : axis_options(p->dim[x1], cols, o3, 64);
-            if (x1 == NONE)
-                o3[0] = 1;
-            else if (whole)
-                o3[0] = balanced(p->dim[x1], cols);
-            for (int c = 0; c < n3; c++) {
-                int64_t rem_x = cols / o3[c];
-                int n4 = x2 == NONE ? 1 : axis_options(p->dim[x2], rem_x, o4, 64);
-                if (x2 == NONE)
-                    o4[0] = 1;
-                for (int d = 0; d < n4; d++) {
-                    int64_t sx[NAD_DIM_COUNT], sy[NAD_DIM_COUNT];
-                    for (int i = 0; i < NAD_DIM_COUNT; i++)
-                        sx[i] = sy[i] = 1;
-                    sy[y1] = o1[a];
-                    if (y2 != NONE)
-                        sy[y2] = o2[b];
-                    if (x1 != NONE)
-                        sx[x1] = o3[c];
-                    if (x2 != NONE)
-                        sx[x2] = o4[d];
-                    add_cand(cl, p, sx, sy);
-                }
-            }
-        }
-    }
-}
-
-/* All spatial candidates of the arch's dataflow. */
-static void enum_spatial(cand_list *cl, const nad_arch *a, const nad_problem *p)
-{
-    const int rows = a->pe_rows > 0 ? a->pe_rows : 1, cols = a->pe_cols > 0 ? a->pe_cols : 1;
-    const int N = NAD_DIM_N, M = NAD_DIM_M, C = NAD_DIM_C, P = NAD_DIM_P, Q = NAD_DIM_Q, R = NAD_DIM_R,
-              S = NAD_DIM_S;
-    switch (a->dataflow) {
-    case NAD_DF_ROW_STATIONARY: {
-        /* Filter rows on PE rows, output rows on PE columns; extra rows take
-         * more filters/channels/images, extra columns more images/filters. */
-        const int pairs[2][2] = {{R, P}, {S, Q}};
-        const int y2s[4] = {NONE, M, C, N}, x2s[3] = {NONE, N, M};
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 4; j++)
-                for (int k = 0; k < 3; k++)
-                    if (y2s[j] == NONE || y2s[j] != x2s[k])
-                        enum_template(cl, p, rows, cols, pairs[i][0], y2s[j], pairs[i][1], x2s[k], 1);
-        break;
-    }
-    case NAD_DF_WEIGHT_STATIONARY: {
-        const int y2s[3] = {NONE, R, S}, x2s[2] = {NONE, N};
-        for (int j = 0; j < 3; j++)
-            for (int k = 0; k < 2; k++)
-                enum_template(cl, p, rows, cols, C, y2s[j], M, x2s[k], 0);
-        break;
-    }
-    case NAD_DF_OUTPUT_STATIONARY:
-        enum_template(cl, p, rows, cols, P, NONE, Q, NONE, 0);
-        enum_template(cl, p, rows, cols, P, NONE, Q, M, 0);
-        enum_template(cl, p, rows, cols, M, NONE, P, NONE, 0);
-        enum_template(cl, p, rows, cols, M, NONE, Q, NONE, 0);
-        enum_template(cl, p, rows, cols, M, NONE, Q, N, 0);
-        break;
-    case NAD_DF_INPUT_STATIONARY:
-    default:
-        enum_template(cl, p, rows, cols, C, NONE, P, NONE, 0);
-        enum_template(cl, p, rows, cols, C, NONE, Q, NONE, 0);
-        enum_template(cl, p, rows, cols, C, NONE, Q, N, 0);
-        break;
-    }
-}
-
-static int cmp_cand(const void *x, const void *y)
-{
-    const spatial_cand *a = x, *b = y;
-    if (a->iters != b->iters)
-        return a->iters < b->iters ? -1 : 1;
-    return a->seq - b->seq;
 }
 
 /* 1 when cost a is better than b for the objective (ties: the other metric). */
@@ -208,10 +53,12 @@ static int dominates(const nad_cost *a, const nad_cost *b, int n_levels)
     return 1;
 }
 
-/* Costs m; returns 1 when it covers nothing wrong and fits. */
-static int try_cost(const nad_arch *a, const nad_problem *p, const nad_mapping *m, nad_cost *c)
+/* Costs m after putting its constrained loops innermost (a move may have
+ * displaced them); returns 1 when it lies in the target's mapspace and fits. */
+static int try_cost(const nad_arch *a, const nad_problem *p, nad_mapping *m, nad_cost *c)
 {
-    return nad_cost_spatial(a, p, m, c);
+    nad_constraints_order(a, m);
+    return nad_constraints_ok(a, p, m) && nad_cost_spatial(a, p, m, c);
 }
 
 /* Moves dim d to the innermost position of level k's order. */
@@ -393,127 +240,230 @@ static nad_status explain_no_fit(const nad_arch *a, const nad_problem *p, nad_er
     }
     return nad_errf(e, NAD_EUNSUPPORTED,
                     "%s: no mapping fits for N%lld M%lld C%lld P%lld Q%lld R%lld S%lld (even the smallest spatial "
-                    "tile overflows a shared level)",
+                    "tile overflows a shared level%s)",
                     a->path[0] ? a->path : a->name, (long long)d[NAD_DIM_N], (long long)d[NAD_DIM_M],
                     (long long)d[NAD_DIM_C], (long long)d[NAD_DIM_P], (long long)d[NAD_DIM_Q], (long long)d[NAD_DIM_R],
-                    (long long)d[NAD_DIM_S]);
+                    (long long)d[NAD_DIM_S], a->constraints.any ? ", or no mapping keeps the target's constraints" : "");
+}
+
+/* Every local optimum found, whatever objective found it. */
+typedef struct pool {
+    nad_mapping *m;
+    nad_cost *c;
+    int n, cap;
+} pool;
+
+/* Appends (m, c); returns 0 when out of memory. */
+static int pool_add(pool *pl, const nad_mapping *m, const nad_cost *c)
+{
+    if (pl->n == pl->cap) {
+        int cap = pl->cap ? 2 * pl->cap : 32;
+        nad_mapping *vm = realloc(pl->m, sizeof *vm * (size_t)cap);
+        if (vm)
+            pl->m = vm;
+        nad_cost *vc = vm ? realloc(pl->c, sizeof *vc * (size_t)cap) : NULL;
+        if (!vc)
+            return 0;
+        pl->c = vc;
+        pl->cap = cap;
+    }
+    pl->m[pl->n] = *m;
+    pl->c[pl->n] = *c;
+    pl->n++;
+    return 1;
+}
+
+/* Outermost level where rule-free dim d may take a temporal factor, or -1. */
+static int free_level(const nad_arch *a, int d, int from, int step)
+{
+    for (int k = from; k >= 0 && k < a->n_levels; k += step)
+        if (nad_constraints_free(&a->constraints.level[k].temporal, (nad_dim)d, NULL))
+            return k;
+    return -1;
+}
+
+/*
+ * The first mapping of a spatial candidate: fixed temporal factors where the
+ * target fixes them, everything else at the outermost level allowed to take
+ * it (DRAM when free).  Returns 0 when a dim has nowhere to go.
+ */
+static int start_mapping(const nad_arch *a, const nad_problem *p, const nad_spatial_cand *sc, nad_mapping *m)
+{
+    nad_mapping_init(m, a);
+    memcpy(m->sx, sc->sx, sizeof m->sx);
+    memcpy(m->sy, sc->sy, sizeof m->sy);
+    for (int d = 0; d < NAD_DIM_COUNT; d++) {
+        int64_t rest = ceil_div(p->dim[d], m->sx[d] * m->sy[d]);
+        for (int k = 0; k < a->n_levels; k++) {
+            int64_t fixed = 0;
+            if (!nad_constraints_free(&a->constraints.level[k].temporal, (nad_dim)d, &fixed) && fixed > 1) {
+                m->factor[k][d] = fixed < rest ? fixed : rest;
+                rest = ceil_div(rest, m->factor[k][d]);
+            }
+        }
+        int k = free_level(a, d, 0, 1);
+        if (rest > 1 && k < 0)
+            return 0;
+        if (k >= 0)
+            m->factor[k][d] *= rest;
+    }
+    nad_constraints_order(a, m);
+    return 1;
+}
+
+/* Second start: the filter taps the array leaves, moved to the innermost
+ * level holding weights that may iterate them (the 1-D convolution primitive
+ * of a row-stationary PE, Chen et al. ISCA 2016 Sec. IV-A), a basin the
+ * one-factor moves cannot reach when the window must shrink first.  Returns
+ * 0 when nothing moved. */
+static int taps_inner(const nad_arch *a, nad_mapping *m)
+{
+    int moved = 0;
+    for (int d = NAD_DIM_R; d <= NAD_DIM_S; d++) {
+        int from = free_level(a, d, 0, 1);
+        if (from < 0 || m->factor[from][d] <= 1)
+            continue;
+        for (int k = a->n_levels - 1; k > from; k--)
+            if (a->levels[k].holds[NAD_DS_WEIGHTS] &&
+                nad_constraints_free(&a->constraints.level[k].temporal, (nad_dim)d, NULL)) {
+                m->factor[k][d] *= m->factor[from][d];
+                m->factor[from][d] = 1;
+                moved = 1;
+                break;
+            }
+    }
+    nad_constraints_order(a, m);
+    return moved;
+}
+
+/* Climbs one spatial candidate for one objective (two starts, then kicks)
+ * into *m / *c; returns 0 when no start fits. */
+static int search_candidate(const nad_arch *a, const nad_problem *p, const nad_spatial_cand *sc, nad_objective obj,
+                            uint64_t seed, nad_mapping *m, nad_cost *c)
+{
+    if (!start_mapping(a, p, sc, m) || !try_cost(a, p, m, c))
+        return 0; /* even the spatial tile overflows a shared level */
+    nad_mapping m2 = *m;
+    nad_cost c2;
+    int seeded = taps_inner(a, &m2);
+    climb(a, p, obj, m, c);
+    if (seeded && try_cost(a, p, &m2, &c2)) {
+        climb(a, p, obj, &m2, &c2);
+        if (better(&c2, c, obj)) {
+            *m = m2;
+            *c = c2;
+        }
+    }
+    iterate(a, p, obj, m, c, KICKS, seed);
+    return 1;
+}
+
+/*
+ * Fills the pool with every objective's local optima (so that each objective's
+ * answer is chosen among the others' too, and none is beaten at its own game
+ * by another's), then climbs each objective's best under the other two.
+ * Returns 0 when out of memory.
+ */
+static int fill_pool(const nad_arch *a, const nad_problem *p, const nad_spatial_cand *sc, int n_sc, pool *pl)
+{
+    int best[NAD_OBJ_COUNT];
+    for (int o = 0; o < NAD_OBJ_COUNT; o++) {
+        best[o] = -1;
+        for (int s = 0; s < n_sc; s++) {
+            nad_mapping m;
+            nad_cost c;
+            if (!search_candidate(a, p, &sc[s], (nad_objective)o, 0x9e3779b97f4a7c15ULL + (uint64_t)s, &m, &c))
+                continue;
+            if (!pool_add(pl, &m, &c))
+                return 0;
+            if (best[o] < 0 || better(&c, &pl->c[best[o]], (nad_objective)o))
+                best[o] = pl->n - 1;
+        }
+    }
+    for (int o = 0; o < NAD_OBJ_COUNT; o++)
+        for (int src = 0; src < NAD_OBJ_COUNT; src++) {
+            if (src == o || best[src] < 0)
+                continue;
+            nad_mapping m = pl->m[best[src]];
+            nad_cost c = pl->c[best[src]];
+            climb(a, p, (nad_objective)o, &m, &c);
+            if (!pool_add(pl, &m, &c))
+                return 0;
+        }
+    return 1;
+}
+
+/* Index of the pool's best entry for obj, among those no worse than every
+ * valid hint when `dom` (-1 when none qualifies). */
+static int pool_pick(const pool *pl, nad_objective obj, const nad_cost *hint_cost, const int *hint_ok, int n_hints,
+                     int dom, int n_levels)
+{
+    int best = -1;
+    for (int i = 0; i < pl->n; i++) {
+        int ok = 1;
+        for (int h = 0; dom && h < n_hints && ok; h++)
+            ok = !hint_ok[h] || dominates(&pl->c[i], &hint_cost[h], n_levels);
+        if (ok && (best < 0 || better(&pl->c[i], &pl->c[best], obj)))
+            best = i;
+    }
+    return best;
+}
+
+/* Costs the valid hints (shrunk to p) and adds them to the pool first. */
+static int add_hints(const nad_arch *a, const nad_problem *p, const nad_mapper_opts *opts, nad_cost *hint_cost,
+                     int *hint_ok, pool *pl)
+{
+    for (int i = 0; i < opts->n_hints; i++) {
+        nad_mapping hm;
+        if (opts->hints[i].n_levels != a->n_levels || !nad_mapping_shrink(&opts->hints[i], p, &hm))
+            continue;
+        hint_ok[i] = try_cost(a, p, &hm, &hint_cost[i]);
+        if (hint_ok[i] && !pool_add(pl, &hm, &hint_cost[i]))
+            return 0;
+    }
+    return 1;
 }
 
 nad_status nad_mapper_search(const nad_arch *a, const nad_problem *p, const nad_mapper_opts *opts, nad_mapping *best,
                              nad_cost *best_cost, nad_err *e)
 {
     nad_status rc = NAD_OK;
-    cand_list cl = {NULL, 0, MAX_SPATIAL_ENUM};
-    nad_cost *hint_cost = NULL;
-    int *hint_ok = NULL;
+    pool pl = {NULL, NULL, 0, 0};
     const nad_objective obj = opts ? opts->objective : NAD_OBJ_ENERGY;
     if (a->kind != NAD_TARGET_SPATIAL)
         return nad_errf(e, NAD_EINVAL, "%s: the mapper needs a spatial target (this one is %s)", a->name,
                         nad_target_kind_str(a->kind));
-    cl.v = malloc(sizeof *cl.v * MAX_SPATIAL_ENUM);
     int n_hints = opts && opts->hints ? opts->n_hints : 0;
-    hint_cost = calloc((size_t)(n_hints > 0 ? n_hints : 1), sizeof *hint_cost);
-    hint_ok = calloc((size_t)(n_hints > 0 ? n_hints : 1), sizeof *hint_ok);
-    if (!cl.v || !hint_cost || !hint_ok) {
+    int keep = opts && opts->max_spatial > 0 ? opts->max_spatial : DEFAULT_SPATIAL_KEEP;
+    keep = keep > MAX_SPATIAL_KEEP ? MAX_SPATIAL_KEEP : keep;
+    nad_spatial_cand *sc = malloc(sizeof *sc * (size_t)keep);
+    nad_cost *hint_cost = calloc((size_t)(n_hints > 0 ? n_hints : 1), sizeof *hint_cost);
+    int *hint_ok = calloc((size_t)(n_hints > 0 ? n_hints : 1), sizeof *hint_ok);
+    int n_sc = sc ? nad_spatial_candidates(a, p, sc, keep) : -1;
+    if (n_sc < 0 || !hint_cost || !hint_ok || (n_hints && !add_hints(a, p, opts, hint_cost, hint_ok, &pl)) ||
+        !fill_pool(a, p, sc, n_sc, &pl)) {
         rc = nad_errf(e, NAD_ENOMEM, "mapper: out of memory");
         goto out;
     }
-    enum_spatial(&cl, a, p);
-    qsort(cl.v, (size_t)cl.n, sizeof *cl.v, cmp_cand);
-    int keep = opts && opts->max_spatial > 0 ? opts->max_spatial : DEFAULT_SPATIAL_KEEP;
-    if (keep > cl.n)
-        keep = cl.n;
-
-    /* Valid hints first: they bound the answer when dominate is set. */
     int any_hint = 0;
-    for (int i = 0; i < n_hints; i++) {
-        nad_mapping hm;
-        if (opts->hints[i].n_levels != a->n_levels || !nad_mapping_shrink(&opts->hints[i], p, &hm))
-            continue;
-        hint_ok[i] = nad_cost_spatial(a, p, &hm, &hint_cost[i]);
+    for (int i = 0; i < n_hints; i++)
         any_hint |= hint_ok[i];
-    }
-
-    int have = 0, have_dom = 0;
-    nad_mapping bm, bdm;
-    nad_cost bc, bdc;
-    /* Considers candidate (m, c): the best overall and the best among those
-     * dominating every valid hint. */
-#define CONSIDER(mm, cc)                                                                                        \
-    do {                                                                                                        \
-        if (!have || better(&(cc), &bc, obj)) {                                                                 \
-            bm = (mm);                                                                                          \
-            bc = (cc);                                                                                          \
-            have = 1;                                                                                           \
-        }                                                                                                       \
-        int dom_ = 1;                                                                                           \
-        for (int h_ = 0; h_ < n_hints; h_++)                                                                    \
-            if (hint_ok[h_] && !dominates(&(cc), &hint_cost[h_], a->n_levels))                                  \
-                dom_ = 0;                                                                                       \
-        if (dom_ && (!have_dom || better(&(cc), &bdc, obj))) {                                                  \
-            bdm = (mm);                                                                                         \
-            bdc = (cc);                                                                                         \
-            have_dom = 1;                                                                                       \
-        }                                                                                                       \
-    } while (0)
-
-    for (int i = 0; i < n_hints; i++) {
-        nad_mapping hm;
-        if (hint_ok[i] && nad_mapping_shrink(&opts->hints[i], p, &hm))
-            CONSIDER(hm, hint_cost[i]);
-    }
-    for (int s = 0; s < keep; s++) {
-        nad_mapping m;
-        nad_mapping_init(&m, a);
-        memcpy(m.sx, cl.v[s].sx, sizeof m.sx);
-        memcpy(m.sy, cl.v[s].sy, sizeof m.sy);
-        for (int d = 0; d < NAD_DIM_COUNT; d++)
-            m.factor[0][d] = ceil_div(p->dim[d], m.sx[d] * m.sy[d]);
-        nad_cost c;
-        if (!nad_cost_spatial(a, p, &m, &c))
-            continue; /* even the spatial tile overflows a shared level */
-        /* Second start: the filter taps left over by the array at the
-         * innermost level holding weights (the 1-D convolution primitive of
-         * a row-stationary PE, Chen et al. ISCA 2016 Sec. IV-A), a basin the
-         * one-factor moves cannot reach from the first start when the window
-         * must shrink first. */
-        nad_mapping m2 = m;
-        int wl = nad_arch_innermost_level(a, NAD_DS_WEIGHTS);
-        int seeded = 0;
-        if (wl > 0)
-            for (int d = NAD_DIM_R; d <= NAD_DIM_S; d++)
-                if (m2.factor[0][d] > 1) {
-                    m2.factor[wl][d] = m2.factor[0][d];
-                    m2.factor[0][d] = 1;
-                    seeded = 1;
-                }
-        climb(a, p, obj, &m, &c);
-        nad_cost c2;
-        if (seeded && nad_cost_spatial(a, p, &m2, &c2)) {
-            climb(a, p, obj, &m2, &c2);
-            if (better(&c2, &c, obj)) {
-                m = m2;
-                c = c2;
-            }
-        }
-        iterate(a, p, obj, &m, &c, KICKS, 0x9e3779b97f4a7c15ULL + (uint64_t)s);
-        CONSIDER(m, c);
-    }
-#undef CONSIDER
-    if (!have) {
+    int i = -1;
+    if (opts && opts->dominate && any_hint)
+        i = pool_pick(&pl, obj, hint_cost, hint_ok, n_hints, 1, a->n_levels);
+    if (i < 0)
+        i = pool_pick(&pl, obj, hint_cost, hint_ok, n_hints, 0, a->n_levels);
+    if (i < 0) {
         rc = explain_no_fit(a, p, e);
         goto out;
     }
-    if (opts && opts->dominate && any_hint && have_dom) {
-        *best = bdm;
-        *best_cost = bdc;
-    } else {
-        *best = bm;
-        *best_cost = bc;
-    }
+    *best = pl.m[i];
+    *best_cost = pl.c[i];
 out:
-    free(cl.v);
+    free(sc);
     free(hint_cost);
     free(hint_ok);
+    free(pl.m);
+    free(pl.c);
     return rc;
 }

@@ -4,23 +4,31 @@
  * product.
  *
  * Search (deterministic):
- *   1. spatial candidates from the arch's dataflow — row-stationary puts a
- *      filter dim (R or S) with an optional M/C/N factor on the PE rows and the
- *      paired output dim (P or Q) with an optional N/M factor on the columns
- *      (Eyeriss, Chen et al. ISCA 2016 Sec. IV); weight-stationary C(xR|S) x M;
- *      output-stationary P x Q, M x P, M x Q; input-stationary C x P|Q.  Axes
- *      take divisors or ceil splits (padding); the candidates with the fewest
- *      temporal iterations (Eyexam steps 2-4) are kept;
- *   2. for each, every temporal factor starts at DRAM and a steepest-descent
- *      local search moves one prime factor between levels or one loop to the
- *      innermost position of its level at a time, keeping only mappings whose
- *      tiles fit, until no move improves the objective;
- *   3. the best local optimum over all candidates wins (ties: the other
- *      metric, then enumeration order).
+ *   1. spatial candidates (spatial.h): the target's pe_array.constraints when
+ *      it declares them, else its dataflow's templates -- row-stationary whole
+ *      filter rows (R or S) with M/C/N on the PE rows and the paired output
+ *      dim (P or Q) with N/M on the columns (Eyeriss, Chen et al. ISCA 2016
+ *      Sec. IV), plus folded variants; weight-stationary C(xR|S) x M;
+ *      output-stationary P x Q, M x P, M x Q; input-stationary C x P|Q.  The
+ *      candidates with the fewest temporal iterations (Eyexam steps 2-4) are
+ *      kept;
+ *   2. for each candidate and each objective (energy, latency, EDP), the
+ *      temporal factors start at the outermost level allowed to take them
+ *      (and a second start with the filter taps in the innermost weight
+ *      level), and a steepest-descent local search moves one prime factor
+ *      between levels or one loop innermost at a time, keeping only mappings
+ *      that fit and keep the target's mapspace constraints (constraints.h),
+ *      then an iterated local search kicks it 24 times;
+ *   3. every local optimum of every objective goes into one pool, each
+ *      objective's best is climbed again under the other two, and the answer
+ *      is the pool's best for the requested objective (ties: the other
+ *      metric, then pool order).  Because the pool does not depend on the
+ *      objective, the energy answer is never worse in energy than the EDP or
+ *      latency answer, and likewise for the others.
  * Hints (e.g. a larger layer's mapping, still valid for this smaller one by
- * ceil factoring) are costed too; when `dominate` is set the answer is chosen
- * among results no worse than every valid hint in energy, cycles and each
- * level's accesses, which makes estimates monotone under pruning.
+ * ceil factoring) are costed and pooled too; when `dominate` is set the answer
+ * is chosen among results no worse than every valid hint in energy, cycles and
+ * each level's accesses, which makes estimates monotone under pruning.
  */
 #ifndef NAD_MEASURE_MAPPER_H
 #define NAD_MEASURE_MAPPER_H

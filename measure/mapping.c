@@ -148,14 +148,14 @@ nad_status nad_mapping_check(const nad_mapping *m, const nad_arch *a, const nad_
         px *= m->sx[d];
         py *= m->sy[d];
         if (nad_mapping_extent(m, (nad_dim)d) < p->dim[d])
-            return nad_errf(e, NAD_EINVAL, "mapping %s: factors of %c cover %lld of %lld",
+            return nad_errf(e, NAD_EINVAL, "mapping %s breaks coverage: the factors of %c cover %lld of %lld",
                             nad_mapping_format(m, a, txt, sizeof txt), dim_letters[d],
                             (long long)nad_mapping_extent(m, (nad_dim)d), (long long)p->dim[d]);
     }
     int cols = a->kind == NAD_TARGET_SPATIAL ? a->pe_cols : 1;
     int rows = a->kind == NAD_TARGET_SPATIAL ? a->pe_rows : 1;
     if (px > cols || py > rows)
-        return nad_errf(e, NAD_EINVAL, "mapping %s: uses %lld x %lld PEs of a %d x %d array",
+        return nad_errf(e, NAD_EINVAL, "mapping %s breaks fanout: Y x X uses %lld x %lld PEs of a %d x %d array",
                         nad_mapping_format(m, a, txt, sizeof txt), (long long)py, (long long)px, rows, cols);
     for (int k = 0; k < m->n_levels; k++) {
         int64_t ext[NAD_DIM_COUNT], vals[NAD_DS_COUNT];
@@ -164,7 +164,8 @@ nad_status nad_mapping_check(const nad_mapping *m, const nad_arch *a, const nad_
             vals[ds] = a->levels[k].holds[ds] ? nad_problem_footprint(p, (nad_dataspace)ds, ext) : 0;
         if (!nad_arch_level_fits(a, k, vals))
             return nad_errf(e, NAD_EINVAL,
-                            "mapping %s: tile at %s (weights %lld, inputs %lld, outputs %lld) exceeds its capacity",
+                            "mapping %s breaks capacity: the tile at %s (weights %lld, inputs %lld, outputs %lld) "
+                            "exceeds it",
                             nad_mapping_format(m, a, txt, sizeof txt), a->levels[k].name, (long long)vals[0],
                             (long long)vals[1], (long long)vals[2]);
     }

@@ -2,6 +2,7 @@
  * nadapt estimate MODEL_OR_WORKLOAD --target ARCH.yaml [--batch N]
  *                 [--objective energy|latency|edp] [--json]
  *                 [--data DIR [--calib K] [--mean M] [--std S]] [--act-density D]
+ *                 [--mapping "LEVEL[...] X[...] Y[...] ..." [--layer NAME]]
  *
  * Energy and cycles of every layer of an ONNX model or a workload YAML file on
  * an accelerator description, through the analytic back-end
@@ -10,6 +11,10 @@
  * the mapping found) and the totals, or the same numbers as one JSON object.
  * With --data, activation densities are measured on the first K test images
  * (nad_measure_act_density) and the target's sparsity support applies them.
+ * With --mapping, one layer (--layer, or the only one with MACs) is costed
+ * under the given mapping instead of a searched one, as timeloop-model does;
+ * a mapping that breaks coverage, fanout, a capacity or one of the target's
+ * mapspace constraints is an error naming the rule.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +22,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "estimate_internal.h"
 #include "opts.h"
 #include "nadapt/data.h"
 #include "nadapt/engine.h"
@@ -159,7 +165,7 @@ fail:
 
 /* What the command line asks of `nadapt estimate`. */
 typedef struct est_args {
-    const char *model, *target, *obj_s, *data, *mean_s, *std_s;
+    const char *model, *target, *obj_s, *data, *mean_s, *std_s, *mapping, *layer;
     long batch, calib;
     double act_density;
     int act_given, json, is_yaml;
@@ -180,6 +186,8 @@ static int check_args(est_args *a)
                             "--data measures densities on an ONNX model; for a workload file give --act-density");
     if (a->data && a->act_given)
         return cli_cmd_fail("estimate", "give either --data (measured densities) or --act-density, not both");
+    if (a->layer && !a->mapping)
+        return cli_cmd_fail("estimate", "--layer names the layer --mapping is for; give --mapping too");
     return cli_parse_norm("estimate", a->mean_s, a->std_s, EST_MAX_CH, a->mean, a->stdv, &a->n_ch);
 }
 
@@ -204,6 +212,12 @@ static int parse_args(int argc, char **argv, est_args *a)
                 "every layer's input and output activation density, in (0, 1]\n"
                 "(by hand, e.g. for workload files; replaces --data)",
                 0, 1, &a->act_given),
+        CLI_STRING("mapping", &a->mapping, "TEXT",
+                   "cost this mapping instead of searching one, e.g. \"DRAM[C4 M2] shared_glb[Q7]\n"
+                   "X[Q14] Y[M4 S3] weights_spad[R3 C8] psum_spad[M8]\" (levels outer to inner;\n"
+                   "X: array columns, Y: rows); it must cover the layer, fit the array and every\n"
+                   "level, and keep the target's constraints; only that layer is reported"),
+        CLI_STRING("layer", &a->layer, "NAME", "the layer --mapping is for (default: the only layer with MACs)"),
         CLI_END,
     };
     const cli_spec spec = {
@@ -234,7 +248,8 @@ int cmd_estimate(int argc, char **argv)
     nad_objective obj;
     if (nad_objective_parse(a.obj_s, &obj, &e))
         return cli_fail_err("estimate", &e);
-    if (nad_estimator_create(a.target, obj, &est, &e)) {
+    if (nad_estimator_create(a.target, obj, &est, &e) ||
+        (a.mapping && nad_estimator_set_mapping(est, a.mapping, a.layer, &e))) {
         rc = cli_fail_err("estimate", &e);
         goto out;
     }
