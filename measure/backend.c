@@ -10,6 +10,7 @@
  * file for back-ends that read one, and the lock that serialises
  * measurements (a timing must never run beside another measurement).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -51,6 +52,9 @@ typedef struct be_kind {
 
 static const be_kind kinds[] = {
     {"model", &nad_backend_model_ops},
+    {"lut", &nad_backend_lut_ops},
+    {"host", &nad_backend_host_ops},
+    {"exec", &nad_backend_exec_ops},
 };
 
 /* See backend_internal.h. */
@@ -138,13 +142,15 @@ static nad_status find_ops(const char *spec, be_sub *s, const char **config, nad
         return NAD_OK;
     }
     *config = colon ? colon + 1 : "";
+    if (n == 6 && !strncmp(spec, "plugin", 6))
+        return nad_backend_plugin_load(*config, &s->ops, &s->dl, config, e);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strlen(kinds[i].word) == n && !strncmp(spec, kinds[i].word, n)) {
             s->ops = kinds[i].ops;
             return NAD_OK;
         }
     return nad_errf(e, NAD_EINVAL, "back-end '%s': unknown kind '%.*s' (model:PATH.yaml, host[:OPTIONS], "
-                    "plugin:PATH.so[:CONFIG], exec:COMMAND, lut:FILE)", spec, (int)n, spec);
+                    "plugin:PATH.so[:CONFIG], exec:[OPTIONS]COMMAND, lut:FILE)", spec, (int)n, spec);
 }
 
 /* Opens one spec into s. */
@@ -173,6 +179,9 @@ static void close_sub(be_sub *s)
     if (s->ops && s->state)
         s->ops->close(s->state);
     s->state = NULL;
+    if (s->dl)
+        dlclose(s->dl);
+    s->dl = NULL;
 }
 
 /* See backend.h. */
@@ -345,6 +354,50 @@ nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values
     return rc;
 }
 
+/* See backend_internal.h. */
+int nad_backend_has_layer(const nad_backend *b)
+{
+    int any = 0;
+    for (int r = 0; r < NAD_RES_COUNT; r++)
+        if (b->src[r] >= 0) {
+            if (!b->sub[b->src[r]].ops->layer)
+                return 0;
+            any = 1;
+        }
+    return any;
+}
+
+/* See backend_internal.h: layer() of every providing sub, under the lock. */
+nad_status nad_backend_layer(nad_backend *b, const nad_layer_desc *l, double values[NAD_RES_COUNT], nad_err *e)
+{
+    nad_status rc = NAD_OK;
+    for (int r = 0; r < NAD_RES_COUNT; r++)
+        values[r] = NAN;
+    pthread_mutex_lock(&b->lock);
+    for (int i = 0; i < b->n && !rc; i++) {
+        be_sub *s = &b->sub[i];
+        double v[NAD_BACKEND_MAX_RESOURCES] = {0}, sp[NAD_BACKEND_MAX_RESOURCES] = {0};
+        char msg[512] = "";
+        int used = 0;
+        for (int r = 0; r < NAD_RES_COUNT; r++)
+            used |= b->src[r] == i;
+        if (!used)
+            continue;
+        if (!s->ops->layer || s->ops->layer(s->state, l, v, sp, msg, sizeof msg))
+            rc = nad_errf(e, NAD_EIO, "back-end %s: layer %s: %s", s->name, l->name,
+                          msg[0] ? msg : "no per-layer cost");
+        for (int r = 0; r < NAD_RES_COUNT && !rc; r++)
+            if (b->src[r] == i) {
+                values[r] = v[s->index[r]] * s->scale[r];
+                if (!isfinite(values[r]) || values[r] < 0)
+                    rc = nad_errf(e, NAD_EIO, "back-end %s: layer %s: %s = %g is not a finite non-negative value",
+                                  s->name, l->name, nad_resource_name((nad_resource)r), v[s->index[r]]);
+            }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
 /* See backend.h. */
 int nad_backend_reports(const nad_backend *b, nad_resource r)
 {
@@ -354,12 +407,11 @@ int nad_backend_reports(const nad_backend *b, nad_resource r)
 }
 
 /* See backend.h. */
-int nad_backend_is_timed(const nad_backend *b)
+int nad_backend_is_timed(const nad_backend *b, nad_resource r)
 {
-    for (int i = 0; i < b->n; i++)
-        if (b->sub[i].ops->flags & NAD_BACKEND_TIMED)
-            return 1;
-    return 0;
+    if ((unsigned)r >= NAD_RES_COUNT || b->src[r] < 0)
+        return 0;
+    return (b->sub[b->src[r]].ops->flags & NAD_BACKEND_TIMED) != 0;
 }
 
 /* See backend.h. */

@@ -71,6 +71,7 @@ typedef struct nad_adapt_config {
     double act_density;              /* 0: dense; else as estimate's option    */
     nad_budget budgets[NAD_RES_COUNT];
     int n_budgets;
+    double timing_margin; /* a timed budget is met at (1 - this) x its value (0.05) */
     /* The dR schedule: iteration i (1-based) removes
      * step_init * step_decay^(i-1) * R0 of the driving resource. */
     double step_init;  /* fraction of the starting resource (0.1)          */

@@ -52,7 +52,7 @@ nad_resource nad_resource_from_name(const char *s);
  *   host[:threads=N,batch=B,...]   latency of nadapt's own engine on this CPU;
  *   plugin:PATH.so[:CONFIG]        a shared library exporting the ABI of
  *                                  backend_plugin.h (PATH ends at the first ':');
- *   exec:COMMAND                   a command run per candidate ({onnx} in it is
+ *   exec:[OPTIONS]COMMAND          a command run per candidate ({onnx} in it is
  *                                  replaced by the candidate's path).
  * On failure *out is NULL and e names the spec and the problem.
  */
@@ -90,8 +90,9 @@ nad_status nad_backend_measure_spread(nad_backend *b, const nad_graph *g, double
 /* 1 when some back-end of b reports resource r (macs and params always). */
 int nad_backend_reports(const nad_backend *b, nad_resource r);
 
-/* 1 when a resource of b is a timing (measurements must run alone). */
-int nad_backend_is_timed(const nad_backend *b);
+/* 1 when resource r of b is a timing (it varies from one measurement to the
+ * next; measurements must run alone). */
+int nad_backend_is_timed(const nad_backend *b, nad_resource r);
 
 /* The unit of resource r ("pJ", "MAC", "s", "MACs", "params", "accesses"). */
 const char *nad_backend_unit(const nad_backend *b, nad_resource r);

@@ -80,6 +80,10 @@ nad_status nad_measure_act_density(nad_graph *g, const float *images, int64_t n,
 /* Sets the number of threads OpenBLAS and nadapt's own kernels use (>= 1). */
 void nad_set_threads(int n);
 
+/* The thread count last set by nad_set_threads (1 before any call); lets a
+ * caller that changes it for a while put it back. */
+int nad_get_threads(void);
+
 #ifdef __cplusplus
 }
 #endif

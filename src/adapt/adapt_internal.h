@@ -31,6 +31,8 @@ typedef struct adapt_run {
     int n_calib;
     double r0[NAD_RES_COUNT];    /* the original network's resources                 */
     double limit[NAD_RES_COUNT]; /* budgets in base units; 0: none                   */
+    double aim[NAD_RES_COUNT];   /* what the loop meets: the limit, less the timing
+                                    margin for a timed resource                      */
     nad_history hist;
     double t0;       /* wall clock at the start of this process's work */
     double t_search; /* the last iteration's reduction search, seconds */

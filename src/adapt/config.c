@@ -88,6 +88,7 @@ static const nad_adapt_config default_config = {
     .seed = 1,
     .jobs = 2,
     .threads = 2,
+    .timing_margin = 0.05,
 };
 
 void nad_adapt_config_defaults(nad_adapt_config *c)
@@ -379,7 +380,7 @@ static const char *const config_keys[] = {
     "pick",        "restore",      "restore_images", "restore_ridge", "short_steps", "short_lr",
     "long_steps",  "long_lr",      "batch",        "momentum",   "weight_decay",   "holdout",
     "eval_test",   "mean",         "std",          "seed",       "jobs",           "threads",
-    "backends",    "lut",          NULL,
+    "backends",    "lut",          "timing_margin", NULL,
 };
 
 #define CTX "config"
@@ -639,6 +640,7 @@ static nad_status load_keys(nad_yaml *y, yaml_node_t *root, nad_adapt_config *c,
     TRY(read_seed(y, root, &c->seed, e));
     TRY(read_int(y, root, "jobs", &c->jobs, e));
     TRY(read_int(y, root, "threads", &c->threads, e));
+    TRY(nad_yaml_num(y, root, CTX, "timing_margin", 0, &c->timing_margin, NULL, e));
 #undef TRY
     return NAD_OK;
 }
@@ -890,6 +892,8 @@ static nad_status render(FILE *f, const nad_adapt_config *c, nad_err *e)
     fprintf(f, "%d\n", c->jobs);
     put_key(f, "threads for the rest", "threads");
     fprintf(f, "%d\n", c->threads);
+    TRY(put_num(f, "a timed budget (host, plugin or exec timings) is met at (1 - this) x its value", "timing_margin",
+                c->timing_margin, e));
 #undef TRY
     return NAD_OK;
 }
@@ -1005,5 +1009,7 @@ nad_status nad_adapt_config_check(const nad_adapt_config *c, nad_err *e)
         return nad_errf(e, NAD_EINVAL, "config jobs: %d is not in 1..64", c->jobs);
     if (c->threads < 1 || c->threads > 256)
         return nad_errf(e, NAD_EINVAL, "config threads: %d is not in 1..256", c->threads);
+    if (!(c->timing_margin >= 0 && c->timing_margin <= 0.5))
+        return nad_errf(e, NAD_EINVAL, "config timing_margin: %g is not in [0, 0.5]", c->timing_margin);
     return NAD_OK;
 }

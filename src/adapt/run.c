@@ -79,6 +79,9 @@ static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
         rc = nad_budget_resolve(b, nad_backend_unit(r->be, NAD_RES_ENERGY), r->r0[b->res], &r->limit[b->res], e);
         if (rc)
             return rc;
+        /* A timing varies between measurements: aim below the budget so that
+         * a fresh measurement of the result meets it too. */
+        r->aim[b->res] = r->limit[b->res] * (nad_backend_is_timed(r->be, b->res) ? 1 - c->timing_margin : 1);
     }
     return NAD_OK;
 }
@@ -96,11 +99,12 @@ static void close_run(adapt_run *r)
 
 /* ---- budgets and the dR schedule ----------------------------------------- */
 
-/* True when every budget is met by values. */
-static int all_met(const adapt_run *r, const double *v)
+/* True when values meet every budget: at its aim (the loop's goal) when
+ * `aim` is set, else at the budget itself (what the summary reports). */
+static int all_met(const adapt_run *r, const double *v, int aim)
 {
     for (int k = 0; k < NAD_RES_COUNT; k++)
-        if (r->limit[k] > 0 && v[k] > r->limit[k])
+        if (r->limit[k] > 0 && v[k] > (aim ? r->aim[k] : r->limit[k]))
             return 0;
     return 1;
 }
@@ -117,14 +121,14 @@ static nad_resource driver(const adapt_run *r, const double *v, int it, double *
     nad_resource d = NAD_RES_COUNT;
     double worst = 0;
     for (int k = 0; k < NAD_RES_COUNT; k++)
-        if (r->limit[k] > 0 && v[k] > r->limit[k] && v[k] / r->limit[k] > worst) {
-            worst = v[k] / r->limit[k];
+        if (r->limit[k] > 0 && v[k] > r->aim[k] && v[k] / r->aim[k] > worst) {
+            worst = v[k] / r->aim[k];
             d = (nad_resource)k;
         }
     if (d == NAD_RES_COUNT)
         return d;
     double dr = r->cfg.step_init * pow(r->cfg.step_decay, it - 1) * r->r0[d];
-    *target = fmax(v[d] - dr, r->limit[d]);
+    *target = fmax(v[d] - dr, r->aim[d]);
     return d;
 }
 
@@ -137,7 +141,7 @@ static int iterations_left(const adapt_run *r, const double *v, int it)
             continue;
         double x = v[k];
         int m = 0;
-        for (int i = it + 1; x > r->limit[k] && m < 999; i++, m++)
+        for (int i = it + 1; x > r->aim[k] && m < 999; i++, m++)
             x -= r->cfg.step_init * pow(r->cfg.step_decay, i - 1) * r->r0[k];
         n = m > n ? m : n;
     }
@@ -411,7 +415,7 @@ static void summarise(const adapt_run *r, nad_adapt_summary *s)
     memcpy(s->limits, r->limit, sizeof s->limits);
     for (int k = 0; k < NAD_RES_COUNT; k++)
         snprintf(s->units[k], sizeof s->units[k], "%s", nad_backend_unit(r->be, (nad_resource)k));
-    s->met = all_met(r, f->values);
+    s->met = all_met(r, f->values, 0);
     s->original_holdout = o->holdout;
     s->final_holdout = f->holdout;
     s->original_test = o->test;
@@ -434,7 +438,7 @@ static nad_status loop(adapt_run *r, nad_graph *g, nad_adapt_summary *s, nad_err
     }
     nad_set_threads(1);
     for (int it = r->hist.rows[r->hist.n - 1].iteration + 1;
-         !rc && !stop && it <= r->cfg.max_iters && !all_met(r, r->hist.rows[r->hist.n - 1].values); it++)
+         !rc && !stop && it <= r->cfg.max_iters && !all_met(r, r->hist.rows[r->hist.n - 1].values, 1); it++)
         rc = iterate(r, it, &g, s, &stop, e);
     nad_set_threads(r->cfg.threads);
     if (!rc)
@@ -454,7 +458,7 @@ static nad_status check_reachable(adapt_run *r, const nad_graph *g, nad_err *e)
         return rc;
     int prunable = nad_groups_prunable(gs);
     nad_groups_free(gs);
-    if (all_met(r, r->r0))
+    if (all_met(r, r->r0, 1))
         return NAD_OK;
     if (prunable == 0)
         return nad_errf(e, NAD_EINVAL, "%s: no layer group can be pruned (see nadapt adapt --dry-run)", r->cfg.model);
@@ -463,7 +467,7 @@ static nad_status check_reachable(adapt_run *r, const nad_graph *g, nad_err *e)
         return rc;
     for (int k = 0; k < r->cfg.n_budgets; k++) {
         const nad_budget *b = &r->cfg.budgets[k];
-        if (v[b->res] > r->limit[b->res])
+        if (v[b->res] > r->aim[b->res])
             return nad_errf(e, NAD_EINVAL,
                             "budget '%s' cannot be met: with every prunable group at its minimum the network still "
                             "needs %.4g %s (the original %.4g)",

@@ -18,7 +18,7 @@
 typedef struct adapt_opts {
     const char *config, *target, *data, *out, *resume, *objective, *rank, *pick, *mean, *std, *lut;
     cli_list budgets, backends;
-    double act_density, step_init, step_decay, restore_ridge, short_lr, long_lr, momentum, weight_decay;
+    double act_density, step_init, step_decay, restore_ridge, short_lr, long_lr, momentum, weight_decay, margin;
     long max_iters, multiple, restore_images, short_steps, long_steps, batch, holdout, seed, jobs, threads;
     int no_restore, no_test, dry_run, json;
 } adapt_opts;
@@ -26,7 +26,7 @@ typedef struct adapt_opts {
 enum {
     G_TARGET, G_DATA, G_OUT, G_OBJ, G_DENS, G_SINIT, G_SDECAY, G_ITERS, G_MULT, G_RANK, G_PICK, G_NOREST,
     G_RIMG, G_RRIDGE, G_SSTEPS, G_SLR, G_LSTEPS, G_LLR, G_BATCH, G_MOM, G_WD, G_HOLD, G_NOTEST, G_MEAN, G_STD,
-    G_SEED, G_JOBS, G_THREADS, G_LUT, G_COUNT
+    G_SEED, G_JOBS, G_THREADS, G_LUT, G_MARGIN, G_COUNT
 };
 
 /* Copies the options that were given over the configuration. */
@@ -71,6 +71,7 @@ static int apply(const adapt_opts *o, const int *gv, nad_adapt_config *c)
     SET(G_SEED, seed, (uint64_t)o->seed);
     SET(G_JOBS, jobs, (int)o->jobs);
     SET(G_THREADS, threads, (int)o->threads);
+    SET(G_MARGIN, timing_margin, o->margin);
 #undef SET
 #undef SETS
     if (gv[G_MEAN] || gv[G_STD]) {
@@ -154,8 +155,10 @@ static void print_json(const nad_adapt_summary *s, const char *dir)
     printf(",\"iterations\":%d,\"met\":%s,\"stop_reason\":", s->iterations, s->met ? "true" : "false");
     cli_json_str(stdout, s->stop_reason);
     printf(",\"resources\":{");
-    for (int k = 0; k < NAD_RES_COUNT; k++) {
-        printf("%s\"%s\":{\"unit\":", k ? "," : "", nad_resource_name((nad_resource)k));
+    for (int k = 0, n = 0; k < NAD_RES_COUNT; k++) {
+        if (isnan(s->original[k])) /* no back-end reports it */
+            continue;
+        printf("%s\"%s\":{\"unit\":", n++ ? "," : "", nad_resource_name((nad_resource)k));
         cli_json_str(stdout, s->units[k]);
         printf(",\"original\":%.10g,\"final\":%.10g,\"ratio\":%.6g", s->original[k], s->final[k],
                s->original[k] > 0 ? s->final[k] / s->original[k] : 0);
@@ -175,15 +178,17 @@ static void print_text(const nad_adapt_summary *s, const char *dir)
     printf("%s after %d iteration%s: %s\n", s->met ? "budgets met" : "budgets NOT met", s->iterations,
            s->iterations == 1 ? "" : "s", s->stop_reason);
     for (int k = 0; k < NAD_RES_COUNT; k++)
-        printf("  %-8s %12.5g -> %12.5g %-8s (%.3fx)%s\n", nad_resource_name((nad_resource)k), s->original[k],
+        if (!isnan(s->original[k])) /* else no back-end reports it */
+            printf("  %-8s %12.5g -> %12.5g %-8s (%.3fx)%s\n", nad_resource_name((nad_resource)k), s->original[k],
                s->final[k], s->units[k], s->original[k] > 0 ? s->final[k] / s->original[k] : 0,
                s->limits[k] > 0 ? (s->final[k] <= s->limits[k] ? "  budget met" : "  budget missed") : "");
     printf("  held-out top-1 %.2f%% -> %.2f%%\n", 100 * s->original_holdout, 100 * s->final_holdout);
     if (s->original_test >= 0)
         printf("  test top-1     %.2f%% -> %.2f%% (%+.2f pp)\n", 100 * s->original_test, 100 * s->final_test,
                100 * (s->final_test - s->original_test));
-    printf("adapted model: %s\ncurves: %s/curve.svg  energy breakdown: %s/breakdown.svg  history: %s/history.csv\n",
-           s->final_path, dir, dir, dir);
+    printf("adapted model: %s\ncurves: %s/curve.svg  history: %s/history.csv\n", s->final_path, dir, dir);
+    if (!isnan(s->original[NAD_RES_ENERGY]))
+        printf("energy breakdown (analytic model): %s/breakdown.svg\n", dir);
 }
 
 /* Exit status of a run that ended: 0 when every budget is met; 3 (and one
@@ -208,6 +213,7 @@ int cmd_adapt(int argc, char **argv)
     o.weight_decay = c.weight_decay, o.max_iters = c.max_iters, o.multiple = c.multiple;
     o.restore_images = c.restore_images, o.short_steps = (long)c.short_steps, o.long_steps = (long)c.long_steps;
     o.batch = c.batch, o.holdout = c.holdout, o.seed = (long)c.seed, o.jobs = c.jobs, o.threads = c.threads;
+    o.margin = c.timing_margin;
     int gv[G_COUNT] = {0};
     cli_option opts[] = {
         CLI_STRING("config", &o.config, "FILE", "run configuration (YAML); the options below override it"),
@@ -215,6 +221,8 @@ int cmd_adapt(int argc, char **argv)
         CLI_LIST("backend", &o.backends, "SPEC",
                  "measured back-end, repeatable: host[:threads=N], plugin:PATH.so[:CFG], exec:CMD"),
         CLI_STRING("lut", &o.lut, "FILE", "lookup table of a back-end (nadapt lut build) for the resources it holds"),
+        CLI_DOUBLE("timing-margin", &o.margin, "F", "a timed budget is met at (1-F) x its value (default 0.05)", 0,
+                   0.5),
         CLI_STRING("data", &o.data, "DIR", "dataset with a training split (and a test split)"),
         CLI_STRING("out", &o.out, "RUN_DIR", "run directory to create (new or empty)"),
         CLI_LIST("budget", &o.budgets, "R=V", "budget, repeatable: energy=0.5, latency=2ms, macs=40%, params=1M"),
@@ -261,7 +269,8 @@ int cmd_adapt(int argc, char **argv)
                  {"batch", G_BATCH},          {"momentum", G_MOM},       {"weight-decay", G_WD},
                  {"holdout", G_HOLD},         {"no-test", G_NOTEST},     {"mean", G_MEAN},
                  {"std", G_STD},              {"seed", G_SEED},          {"jobs", G_JOBS},
-                 {"threads", G_THREADS},      {"lut", G_LUT}};
+                 {"threads", G_THREADS},      {"lut", G_LUT},
+                 {"timing-margin", G_MARGIN}};
     for (cli_option *p = opts; p->name; p++)
         for (size_t k = 0; k < sizeof slots / sizeof *slots; k++)
             if (strcmp(p->name, slots[k].name) == 0)

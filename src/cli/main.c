@@ -19,6 +19,8 @@ int cmd_adapt(int argc, char **argv);
 int cmd_estimate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_lut(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
 /* Commands, one line each (keep alphabetical). */
@@ -27,6 +29,8 @@ static const cli_command commands[] = {
     {"estimate", cmd_estimate, "energy and latency per layer on an accelerator model (models/*.yaml)"},
     {"eval", cmd_eval, "top-1/top-5 accuracy and images/s of a model on a dataset"},
     {"info", cmd_info, "layers of a model: shapes, parameters, MACs"},
+    {"lut", cmd_lut, "lookup tables of per-layer costs: build one, check it against direct measurements"},
+    {"measure", cmd_measure, "every resource of a model per image on back-ends (host timing, models, plugins)"},
     {"train", cmd_train, "fine-tune (or --init: train from scratch) a model with SGD"},
     {NULL, NULL, NULL},
 };

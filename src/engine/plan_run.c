@@ -30,6 +30,12 @@ void nad_set_threads(int n)
     openblas_set_num_threads(n);
 }
 
+/* See engine.h. */
+int nad_get_threads(void)
+{
+    return engine_threads;
+}
+
 /* See plan.h. */
 int nad_engine_threads(void)
 {
