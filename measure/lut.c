@@ -555,25 +555,55 @@ static nad_status fill_all(builder *bd, int count_only, nad_err *e)
     return rc;
 }
 
-/* Measures the whole model once and stores its overhead: the measurement
- * minus the sum of its units at full width (all grid points, so exact). */
+#define LUT_OVERHEAD_ROUNDS 3
+
+/* One round of the overhead: the whole model, then each unit at full width
+ * measured right after it, so both see the machine in the same state. */
+static nad_status overhead_round(builder *bd, double *ov, nad_err *e)
+{
+    double whole[NAD_RES_COUNT];
+    nad_status rc = nad_backend_measure(bd->b, bd->c, whole, NULL, e);
+    if (rc)
+        return nad_err_prefix(e, rc, "the whole network: ");
+    for (int r = 0; r < NAD_RES_COUNT; r++)
+        ov[r] = whole[r];
+    for (int i = 0; i < bd->n && !rc; i++) {
+        double v[NAD_RES_COUNT];
+        int by_layer;
+        rc = measure_point(bd->b, bd->c, &bd->u[i], bd->u[i].in_c, bd->u[i].out_c, v, &by_layer, e);
+        for (int r = 0; r < NAD_RES_COUNT && !rc; r++)
+            ov[r] -= v[r];
+    }
+    return rc;
+}
+
+/* The median of three. */
+static double median3(double a, double b, double c)
+{
+    return a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+}
+
+/* Stores the overhead of the model's structure: the whole model measured
+ * minus the sum of its units at full width, the median of three rounds
+ * measured back to back (one noisy timing of the whole network would
+ * otherwise shift every prediction of the table). */
 static nad_status fill_overhead(builder *bd, const char *model_name, nad_err *e)
 {
     uint64_t h = lut_structure_hash(bd->u, bd->n);
     if (lut_find_net(bd->t, h))
         return NAD_OK;
-    double whole[NAD_RES_COUNT], sum[NAD_RES_COUNT];
-    nad_status rc = nad_backend_measure(bd->b, bd->c, whole, NULL, e);
+    double ov[LUT_OVERHEAD_ROUNDS][NAD_RES_COUNT];
+    nad_status rc = NAD_OK;
+    for (int k = 0; k < LUT_OVERHEAD_ROUNDS && !rc; k++)
+        rc = overhead_round(bd, ov[k], e);
     if (rc)
-        return nad_err_prefix(e, rc, "the whole network: ");
-    if ((rc = sum_units(bd->t, bd->u, bd->n, sum, e)))
         return rc;
     lut_net net;
     memset(&net, 0, sizeof net);
     net.hash = h;
     net.n_units = bd->n;
     for (int r = 0; r < NAD_RES_COUNT; r++)
-        net.overhead[r] = bd->t->has[r] ? whole[r] - sum[r] : 0;
+        net.overhead[r] = bd->t->has[r] ? median3(ov[0][r], ov[1][r], ov[2][r]) : 0;
     snprintf(net.name, sizeof net.name, "%s", model_name && model_name[0] ? model_name : "model");
     for (char *s = net.name; *s; s++)
         if (*s == ' ' || *s == '\t' || (unsigned char)*s < 32)

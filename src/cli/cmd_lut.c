@@ -104,7 +104,8 @@ static uint64_t next_u64(uint64_t *s)
 
 /* Shrinks the group called name of *cur to a random fraction in
  * [min_keep, 1] of its channels (the first ones: the cost ignores which). */
-static nad_status shrink_named(nad_graph **cur, const char *name, uint64_t *rng, double min_keep, nad_err *e)
+static nad_status shrink_named(nad_graph **cur, const char *name, uint64_t *rng, double min_keep, int mult,
+                               nad_err *e)
 {
     nad_groups *gs = NULL;
     nad_status rc = nad_groups_find(*cur, &gs, e);
@@ -112,7 +113,7 @@ static nad_status shrink_named(nad_graph **cur, const char *name, uint64_t *rng,
     if (i >= 0 && !gs->g[i].frozen && gs->g[i].channels > 1) {
         const nad_group *grp = &gs->g[i];
         double f = min_keep + (1 - min_keep) * (double)(next_u64(rng) >> 11) / 9007199254740992.0;
-        int n = (int)lround(f * grp->channels);
+        int n = (int)lround(f * grp->channels / mult) * mult; /* as the adapter's --multiple */
         n = n < 1 ? 1 : n > grp->channels ? grp->channels : n;
         int *keep = malloc(sizeof *keep * (size_t)n);
         nad_graph *next = NULL;
@@ -131,7 +132,8 @@ static nad_status shrink_named(nad_graph **cur, const char *name, uint64_t *rng,
 }
 
 /* A pruned variant of g: every prunable group kept at a random fraction. */
-static nad_status random_variant(const nad_graph *g, uint64_t *rng, double min_keep, nad_graph **out, nad_err *e)
+static nad_status random_variant(const nad_graph *g, uint64_t *rng, double min_keep, int mult, nad_graph **out,
+                                 nad_err *e)
 {
     nad_groups *gs = NULL;
     *out = nad_graph_copy(g);
@@ -146,7 +148,7 @@ static nad_status random_variant(const nad_graph *g, uint64_t *rng, double min_k
         snprintf(names[i], sizeof names[i], "%s", gs->g[i].name);
     nad_groups_free(gs);
     for (int i = 0; i < n && !rc; i++)
-        rc = shrink_named(out, names[i], rng, min_keep, e);
+        rc = shrink_named(out, names[i], rng, min_keep, mult, e);
     free(names);
     if (rc) {
         nad_graph_free(*out);
@@ -233,7 +235,7 @@ static void check_summary(const nad_backend *lut, check_res *res, int n, int jso
 
 /* Runs the check on n variants of g; returns the exit status. */
 static int run_check(const nad_graph *g, const char *model, const char *spec, const char *table, long n, long seed,
-                     double min_keep, int json)
+                     double min_keep, int mult, int json)
 {
     nad_err e = {{0}};
     nad_backend *direct = NULL, *lut = NULL;
@@ -265,7 +267,7 @@ static int run_check(const nad_graph *g, const char *model, const char *spec, co
     uint64_t rng = (uint64_t)seed;
     for (long k = 0; k < n; k++) {
         nad_graph *v = NULL;
-        if (random_variant(g, &rng, min_keep, &v, &e) ||
+        if (random_variant(g, &rng, min_keep, mult, &v, &e) ||
             check_one(direct, lut, v, (int)k, full[NAD_RES_MACS], res, json, &e)) {
             nad_graph_free(v);
             if (json)
@@ -289,7 +291,7 @@ out:
 static int lut_check(int argc, char **argv)
 {
     const char *spec = NULL, *table = NULL;
-    long n = 30, seed = 1;
+    long n = 30, seed = 1, mult = 1;
     double min_keep = 0.25;
     int json = 0;
     const cli_option opts[] = {
@@ -297,6 +299,7 @@ static int lut_check(int argc, char **argv)
         CLI_STRING("backend", &spec, "SPEC", "the back-end measured directly (the one the table was built with)"),
         CLI_INT("variants", &n, "N", "pruned variants to compare", 1, LUT_CHECK_MAX),
         CLI_INT("seed", &seed, "S", "seed of the random keep fractions", 0, 1e15),
+        CLI_INT("multiple", &mult, "M", "kept channel counts are multiples of M (the adapter's --multiple)", 1, 4096),
         CLI_DOUBLE("min-keep", &min_keep, "F", "smallest fraction of a group's channels kept", 0.01, 1),
         CLI_FLAG("json", &json, "print the variants and the summary as one JSON object"),
         CLI_END,
@@ -314,7 +317,7 @@ static int lut_check(int argc, char **argv)
     nad_graph *g = NULL;
     if (nad_graph_load_onnx(pos[0], 1, &g, &e))
         return cli_fail_err("lut check", &e);
-    int rc = run_check(g, pos[0], spec, table, n, seed, min_keep, json);
+    int rc = run_check(g, pos[0], spec, table, n, seed, min_keep, (int)mult, json);
     nad_graph_free(g);
     return rc;
 }
