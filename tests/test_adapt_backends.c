@@ -70,6 +70,20 @@ static double measure(const char *onnx, const char *backend_args, const char *re
     return strtod(v + 8, NULL);
 }
 
+/*
+ * The host latency of a file: the fastest of three fresh `nadapt measure`
+ * runs.  On a shared machine a neighbour can slow every process for seconds
+ * (1.5x seen on this project's 2-core VMs, measure/README.md); it never makes
+ * a run faster, so the fastest of a few is the file's own latency.
+ */
+static double host_latency(const char *onnx)
+{
+    double best = INFINITY;
+    for (int k = 0; k < 3; k++)
+        best = fmin(best, measure(onnx, "--backend host", "latency"));
+    return best;
+}
+
 static int exists(const char *dir, const char *name)
 {
     char p[1024];
@@ -90,7 +104,7 @@ static void host_latency_budget(void **state)
     assert_true(budget > 0 && fabs(budget - 0.6 * orig) <= 1e-9 * orig);
     char fin[600];
     snprintf(fin, sizeof fin, "%s/final.onnx", dir);
-    double fresh = measure(fin, "--backend host", "latency");
+    double fresh = host_latency(fin);
     if (!(fresh <= budget))
         fail_msg("final.onnx measures %.4g s afresh, budget %.4g s", fresh, budget);
     /* no energy model, so no per-layer energy picture; the curve is there */
@@ -105,7 +119,10 @@ static void lut_latency_budget(void **state)
     char dir[512], lut[600], args[4096], out[16384], err[8192];
     snprintf(lut, sizeof lut, "%s/host.lut", tu_tmpdir());
     snprintf(args, sizeof args, "lut build '%s' --backend host --out '%s'", tu_src(MODEL), lut);
-    int st = tu_run_cli(args, out, sizeof out, err, sizeof err);
+    int st = 1;
+    /* a point timed as too noisy fails the build; the build resumes */
+    for (int tries = 0; st && tries < 5; tries++)
+        st = tu_run_cli(args, out, sizeof out, err, sizeof err);
     if (st)
         fail_msg("lut build failed (%d): %s", st, err);
     snprintf(dir, sizeof dir, "%s/lut", tu_tmpdir());
@@ -121,7 +138,7 @@ static void lut_latency_budget(void **state)
     /* the table's prediction is a function of the file alone */
     assert_true(fabs(measure(fin, be, "latency") - fin_lut) <= 1e-9 * fin_lut);
     /* and the device agrees within the table's accuracy (bench/lut_accuracy.sh) */
-    double fresh = measure(fin, "--backend host", "latency");
+    double fresh = host_latency(fin);
     if (!(fresh <= 1.10 * budget))
         fail_msg("final.onnx measures %.4g s afresh, budget %.4g s (table predicted %.4g)", fresh, budget, fin_lut);
     (void)state;
