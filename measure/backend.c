@@ -4,7 +4,7 @@
  * A nad_backend is a list of opened back-ends (ops tables from
  * backend_plugin.h).  Each resource comes from the first one that reports it;
  * MACs and parameters are counted from the graph.  This file owns what every
- * back-end would otherwise repeat: the spec syntax, the ABI checks, unit
+ * back-end would otherwise repeat: the spec syntax, unit
  * conversion to nadapt's units (latency in seconds, energy in pJ when it is
  * physical), the BatchNorm-folded copy a back-end sees, the temporary ONNX
  * file for back-ends that read one, and the lock that serialises
@@ -56,22 +56,6 @@ static const be_kind kinds[] = {
     {"host", &nad_backend_host_ops},
     {"exec", &nad_backend_exec_ops},
 };
-
-/* See backend_internal.h. */
-nad_status nad_backend_ops_check(const nad_backend_ops *ops, const char *who, nad_err *e)
-{
-    if (!ops)
-        return nad_errf(e, NAD_EINVAL, "%s: the entry point returned no ops table", who);
-    if (ops->abi_version != NAD_BACKEND_ABI_VERSION)
-        return nad_errf(e, NAD_EINVAL, "%s: ABI version %u, this nadapt speaks version %u (rebuild against its "
-                        "backend_plugin.h)", who, ops->abi_version, NAD_BACKEND_ABI_VERSION);
-    if (ops->struct_size < sizeof(nad_backend_ops))
-        return nad_errf(e, NAD_EINVAL, "%s: ops table of %u bytes, expected %zu (rebuild against backend_plugin.h)",
-                        who, ops->struct_size, sizeof(nad_backend_ops));
-    if (!ops->open || !ops->resources || !ops->network || !ops->close)
-        return nad_errf(e, NAD_EINVAL, "%s: the ops table lacks open, resources, network or close", who);
-    return NAD_OK;
-}
 
 /* Scale from a reported unit to nadapt's (latency: s; energy: pJ when
  * physical, else the unit itself); 0 when the unit cannot be that resource. */

@@ -10,7 +10,10 @@
  * the clock costs under 0.2% of a sample) until the median is known to about
  * 1% (its standard error, 0.93 x IQR / sqrt(n) for a normal-shaped sample,
  * below 1% of it) with a spread under max_iqr, or until max_runs samples or
- * max_seconds.  It reports the median per image and the interquartile range
+ * max_seconds (samples still too spread after max_runs, while time remains
+ * and a sample is under 1 ms, are taken again 8x longer: a tiny network's
+ * samples are jittered by the clock interrupt).  It reports the median per
+ * image and the interquartile range
  * as the spread; a spread still above max_iqr x median at the cap is an error
  * ("too noisy to trust"), never a number.  measure/README.md tells a user
  * what to do about frequency scaling and noisy neighbours.
@@ -30,6 +33,7 @@
 #define HOST_REL_SE 0.01       /* stop once the median's standard error is below 1% of it */
 #define HOST_WARM_MIN_S 0.02   /* warm-up lasts at least this long: the governor ramps up */
 #define HOST_SAMPLE_MIN_S 2e-5 /* a sample spans at least this (a clock read costs ~25 ns) */
+#define HOST_LONG_SAMPLE_S 1e-3 /* samples are never lengthened past this to calm them     */
 
 /* The options of a host spec, in the order of host_opts[]. */
 enum { OPT_THREADS, OPT_BATCH, OPT_WARMUP, OPT_MIN_RUNS, OPT_MAX_RUNS, OPT_MAX_SECONDS, OPT_MAX_IQR, OPT_COUNT };
@@ -262,7 +266,8 @@ static nad_status measure_plan(const host_state *h, nad_plan *p, host_stats *st,
     for (int round = 0; !rc && round < 4; round++, reps *= 8) {
         rc = timed_runs(h, p, reps, sorted, st, e);
         int calm = st->q3 - st->q1 < h->opt[OPT_MAX_IQR] * st->median;
-        if (rc || calm || st->runs < (int)h->opt[OPT_MAX_RUNS] || now_s() - t0 > h->opt[OPT_MAX_SECONDS] / 2)
+        if (rc || calm || st->runs < (int)h->opt[OPT_MAX_RUNS] || now_s() - t0 > h->opt[OPT_MAX_SECONDS] / 2 ||
+            st->median * reps >= HOST_LONG_SAMPLE_S)
             break;
     }
     nad_set_threads(prev);

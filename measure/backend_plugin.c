@@ -20,6 +20,22 @@
 
 #include "backend_internal.h"
 
+/* See backend_internal.h. */
+nad_status nad_backend_ops_check(const nad_backend_ops *ops, const char *who, nad_err *e)
+{
+    if (!ops)
+        return nad_errf(e, NAD_EINVAL, "%s: the entry point returned no ops table", who);
+    if (ops->abi_version != NAD_BACKEND_ABI_VERSION)
+        return nad_errf(e, NAD_EINVAL, "%s: ABI version %u, this nadapt speaks version %u (rebuild against its "
+                        "backend_plugin.h)", who, ops->abi_version, NAD_BACKEND_ABI_VERSION);
+    if (ops->struct_size < sizeof(nad_backend_ops))
+        return nad_errf(e, NAD_EINVAL, "%s: ops table of %u bytes, expected %zu (rebuild against backend_plugin.h)",
+                        who, ops->struct_size, sizeof(nad_backend_ops));
+    if (!ops->open || !ops->resources || !ops->network || !ops->close)
+        return nad_errf(e, NAD_EINVAL, "%s: the ops table lacks open, resources, network or close", who);
+    return NAD_OK;
+}
+
 /* Checks that path names a readable regular file before dlopen sees it. */
 static nad_status check_file(const char *path, nad_err *e)
 {

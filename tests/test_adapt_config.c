@@ -304,6 +304,11 @@ static void assert_config_equal(const nad_adapt_config *a, const nad_adapt_confi
     assert_true(a->seed == b->seed);
     assert_int_equal(a->jobs, b->jobs);
     assert_int_equal(a->threads, b->threads);
+    assert_int_equal(a->n_backends, b->n_backends);
+    for (int i = 0; i < a->n_backends; i++)
+        assert_string_equal(a->backends[i], b->backends[i]);
+    assert_string_equal(a->lut, b->lut);
+    SAME_BITS(timing_margin);
 #undef SAME_BITS
 }
 
@@ -357,6 +362,12 @@ static void odd_config(nad_adapt_config *c)
     c->seed = UINT64_MAX - 5;
     c->jobs = 64;
     c->threads = 256;
+    snprintf(c->backends[0], sizeof c->backends[0], "%s", "exec:[latency:ms,timeout=5]ssh 'b#1' \"run {onnx}\"");
+    snprintf(c->backends[1], sizeof c->backends[1], "%s", "host:threads=2,batch=4");
+    snprintf(c->backends[2], sizeof c->backends[2], "%s", "plugin:./my npu.so:key=a: b");
+    c->n_backends = 3;
+    snprintf(c->lut, sizeof c->lut, "%s", "tables/host: 2 \u00b5s.lut");
+    c->timing_margin = 1.0 / 7.0;
 }
 
 static void test_save_load_roundtrip(void **state)
@@ -454,6 +465,10 @@ static const bad_file bad_files[] = {
     {"rank: l3\n", "not one of l2, l1", ":1:"},
     {"pick: best\n", "not one of accuracy, per-resource", ":1:"},
     {"model: [a, b]\n", "config.model: expected a string", ":1:"},
+    {"backends: host\n", "config.backends", ":1:"},
+    {"backends:\n  - host\n  - [a]\n", "config.backends[1]: expected a back-end", ":3:"},
+    {"backends: [a, b, c, d, e, f, g]\n", "7 back-ends, at most 6", ":1:"},
+    {"timing_margin: lots\n", "config.timing_margin: expected a number", ":1:"},
     {"budgets: energy=0.5\n", "config.budgets: expected a list", ":1:"},
     {"seed: 1\nbudgets:\n  - energy=0.5\n  - foo=1\n", "config.budgets[1]: unknown budget 'foo'", ":4:"},
     {"budgets:\n  - energy=5\n", "needs a unit", ":2:"},
@@ -554,7 +569,7 @@ static const char *const bad_checks[] = {
     "config mean/std", "config mean/std",   "config std[1]",      "config jobs",         "config jobs",
     "config threads", "config threads",     "config act_density", "config act_density",  "config budgets: none",
     "two budgets on energy", "config objective", "config pick",  "config restore_ridge", "config budgets[0]",
-    "config step_init",
+    "config step_init", "config timing_margin", "config timing_margin", "config backends", "config target",
 };
 
 static void break_config(nad_adapt_config *c, int k)
@@ -596,6 +611,10 @@ static void break_config(nad_adapt_config *c, int k)
     case 33: c->restore_ridge = -1; break;
     case 34: c->budgets[0].value = 0.25; break;
     case 35: c->step_init = NAN; break;
+    case 36: c->timing_margin = -0.01; break;
+    case 37: c->timing_margin = NAN; break;
+    case 38: c->n_backends = NAD_ADAPT_MAX_BACKENDS + 1; break;
+    case 39: c->target[0] = '\0', c->n_backends = 0, c->lut[0] = '\0'; break;
     default: fail_msg("no case %d", k);
     }
 }

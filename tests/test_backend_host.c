@@ -283,7 +283,7 @@ static void too_noisy_is_an_error(void **state)
     nad_backend *b = NULL;
     nad_err e = {{0}};
     double v[NAD_RES_COUNT], s[NAD_RES_COUNT];
-    assert_int_equal(nad_backend_open("host:max_iqr=0,min_runs=5,max_runs=12", &b, &e), NAD_OK);
+    assert_int_equal(nad_backend_open("host:max_iqr=0,min_runs=5,max_runs=12,max_seconds=600", &b, &e), NAD_OK);
     assert_int_not_equal(nad_backend_measure_spread(b, g, v, s, &e), NAD_OK);
     if (!strstr(e.msg, "too noisy to trust") || !strstr(e.msg, "max_iqr=0") || !strstr(e.msg, "after 12 samples"))
         fail_msg("unexpected message: %s", e.msg);

@@ -50,6 +50,23 @@ static nad_status load_calib(adapt_run *r, nad_err *e)
     return rc;
 }
 
+/* Every budget's limit and aim against the original network's r->r0. */
+static nad_status resolve_budgets(adapt_run *r, nad_err *e)
+{
+    const nad_adapt_config *c = &r->cfg;
+    for (int k = 0; k < c->n_budgets; k++) {
+        const nad_budget *b = &c->budgets[k];
+        nad_status rc = nad_budget_resolve(b, nad_backend_unit(r->be, NAD_RES_ENERGY), r->r0[b->res],
+                                           &r->limit[b->res], e);
+        if (rc)
+            return rc;
+        /* A timing varies between measurements: aim below the budget so that
+         * a fresh measurement of the result meets it too. */
+        r->aim[b->res] = r->limit[b->res] * (nad_backend_is_timed(r->be, b->res) ? 1 - c->timing_margin : 1);
+    }
+    return NAD_OK;
+}
+
 /* Loads data, splits, target; resolves the budgets against the original. */
 static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
 {
@@ -74,16 +91,7 @@ static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
     if ((rc = nad_backend_measure(r->be, orig, r->r0, NULL, e)))
         return nad_err_prefix(e, rc, "%s: ", c->model);
     snprintf(r->hist.energy_unit, sizeof r->hist.energy_unit, "%s", adapt_energy_unit(r->be));
-    for (int k = 0; k < c->n_budgets; k++) {
-        const nad_budget *b = &c->budgets[k];
-        rc = nad_budget_resolve(b, nad_backend_unit(r->be, NAD_RES_ENERGY), r->r0[b->res], &r->limit[b->res], e);
-        if (rc)
-            return rc;
-        /* A timing varies between measurements: aim below the budget so that
-         * a fresh measurement of the result meets it too. */
-        r->aim[b->res] = r->limit[b->res] * (nad_backend_is_timed(r->be, b->res) ? 1 - c->timing_margin : 1);
-    }
-    return NAD_OK;
+    return resolve_budgets(r, e);
 }
 
 static void close_run(adapt_run *r)
@@ -566,6 +574,12 @@ nad_status nad_adapt_resume(const char *dir, const nad_adapt_hooks *hooks, nad_a
     snprintf(path, sizeof path, "%s/history.csv", dir);
     if (!rc)
         rc = nad_history_load(path, adapt_energy_unit(r.be), &r.hist, e);
+    if (!rc) {
+        /* The budgets stand on the original as the run first measured it: a
+         * timing measured again now would move them. */
+        memcpy(r.r0, r.hist.rows[0].values, sizeof r.r0);
+        rc = resolve_budgets(&r, e);
+    }
     if (!rc && r.hist.rows[r.hist.n - 1].iteration != -1) {
         /* Continue from the last completed iteration's network. */
         nad_graph_free(g);
