@@ -221,7 +221,12 @@ static void bad_backends_write_nothing(void **state)
     refused("noplugin", "--backend plugin:/nonexistent/acme.so --budget latency=0.5", "/nonexistent/acme.so");
     snprintf(extra, sizeof extra, "--backend 'plugin:%s' --budget latency=0.5", tu_src(MODEL));
     refused("notso", extra, "cnn_bn.op13.onnx");
+    snprintf(extra, sizeof extra, "--backend 'plugin:%s/bad_abi.so' --budget latency=0.5", NAD_TEST_PLUGIN_DIR);
+    refused("badabi", extra, "ABI version");
+    snprintf(extra, sizeof extra, "--backend 'plugin:%s/failing.so:network' --budget latency=0.5", NAD_TEST_PLUGIN_DIR);
+    refused("callback", extra, "board rebooted during the run");
     refused("fails", "--backend 'exec:[latency:ms]exit 7' --budget latency=0.5", "7");
+    refused("silent", "--backend 'exec:[latency:ms]true' --budget latency=0.5", "printed nothing");
     snprintf(sh, sizeof sh, "%s/garbage.sh", tu_tmpdir());
     script(sh, "#!/bin/sh\necho 'hello world'\necho 'oops: bad day' >&2\n");
     snprintf(extra, sizeof extra, "--backend 'exec:[latency:ms]%s' --budget latency=0.5", sh);
