@@ -80,7 +80,7 @@ static double host_latency(const char *onnx)
 {
     double best = INFINITY;
     for (int k = 0; k < 3; k++)
-        best = fmin(best, measure(onnx, "--backend host", "latency"));
+        best = fmin(best, measure(onnx, "--backend host:max_iqr=0.5", "latency"));
     return best;
 }
 
@@ -97,7 +97,9 @@ static void host_latency_budget(void **state)
 {
     char dir[512], out[16384], err[8192];
     snprintf(dir, sizeof dir, "%s/host", tu_tmpdir());
-    int st = adapt(dir, "--backend host --budget latency=0.6", out, sizeof out, err, sizeof err);
+    /* max_iqr=0.5: under the sanitizers a run is 100x slower and its timings spread; the verdict on noise is
+     * test_backend_host's */
+    int st = adapt(dir, "--backend host:max_iqr=0.5 --budget latency=0.6", out, sizeof out, err, sizeof err);
     if (st)
         fail_msg("adapt --backend host failed (%d): %s", st, err);
     double budget = summary_num(out, "latency", "budget"), orig = summary_num(out, "latency", "original");

@@ -75,7 +75,7 @@ int cmd_measure(int argc, char **argv)
         CLI_LIST("backend", &specs, "SPEC",
                  "a back-end (repeatable; each resource from the first that reports it):\n"
                  "host[:threads=N,batch=B,warmup=W,min_runs=K,max_runs=K,max_seconds=T,\n"
-                 "max_iqr=F] (latency on this CPU; measure/README.md), model:PATH.yaml\n"
+                 "max_iqr=F,tries=K] (latency on this CPU; measure/README.md), model:PATH.yaml\n"
                  "[:objective=O,act_density=D], plugin:PATH.so[:CONFIG],\n"
                  "exec:[RES:UNIT,timeout=S,retries=N]COMMAND, lut:FILE"),
         CLI_FLAG("json", &json, "one JSON object: {RESOURCE: {\"value\", \"unit\", \"spread\", \"source\"}, ...}"),
