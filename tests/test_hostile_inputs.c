@@ -29,33 +29,6 @@
 #define TARGET "models/eyeriss.yaml"
 #define DATA "examples/fixtures/fmnist_test256"
 
-/*
- * Runs `timeout 10 nadapt ARGS` and checks the hostile-input contract: exit
- * status 1 (timeout's 124 means it hung), nothing on stdout, exactly one
- * stderr line holding every one of the NULL-terminated needles.  Returns the
- * seconds it took.
- */
-static double expect_refused(const char *args, ...)
-{
-    char out[8192], err[8192];
-    double dt = 0;
-    int code = tu_run_cli_timed(args, 10, out, sizeof out, err, sizeof err, &dt);
-    if (code != 1 || out[0] || tu_count_lines(err) != 1)
-        print_error("nadapt %s\n  exit %d, stdout '%s', stderr '%s'\n", args, code, out, err);
-    assert_int_equal(code, 1);
-    assert_string_equal(out, "");
-    assert_int_equal(tu_count_lines(err), 1);
-    va_list ap;
-    va_start(ap, args);
-    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
-        if (!strstr(err, needle))
-            print_error("stderr '%s' lacks '%s'\n", err, needle);
-        assert_non_null(strstr(err, needle));
-    }
-    va_end(ap);
-    return dt;
-}
-
 static void test_fifo_model_and_target(void **state)
 {
     (void)state;
@@ -63,9 +36,9 @@ static void test_fifo_model_and_target(void **state)
     snprintf(fifo, sizeof fifo, "%s/pipe.onnx", tu_tmpdir());
     assert_int_equal(mkfifo(fifo, 0600), 0);
     snprintf(args, sizeof args, "info '%s'", fifo);
-    expect_refused(args, fifo, "not a regular file", NULL);
+    tu_expect_refused(args, fifo, "not a regular file", NULL);
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", tu_src(MODEL), fifo);
-    expect_refused(args, fifo, "not a regular file", NULL);
+    tu_expect_refused(args, fifo, "not a regular file", NULL);
     /* The library call itself, not only the CLI. */
     nad_graph *g = NULL;
     nad_err e;
@@ -81,9 +54,9 @@ static void test_directory_target(void **state)
     char args[2048];
     const char *dir = tu_tmpdir();
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", tu_src(MODEL), dir);
-    expect_refused(args, dir, "is a directory", NULL);
+    tu_expect_refused(args, dir, "is a directory", NULL);
     snprintf(args, sizeof args, "info '%s'", dir);
-    expect_refused(args, dir, "is a directory", NULL);
+    tu_expect_refused(args, dir, "is a directory", NULL);
 }
 
 /* Reads MODEL raw (BatchNorms kept), lets edit change it, saves it to
@@ -140,9 +113,9 @@ static void test_nan_weight(void **state)
     char args[2048], want[1024];
     snprintf(want, sizeof want, "initializer '%s' holds a non-finite value (NaN at index 3)", g_weight);
     snprintf(args, sizeof args, "info '%s'", path);
-    expect_refused(args, path, want, NULL);
+    tu_expect_refused(args, path, want, NULL);
     snprintf(args, sizeof args, "eval '%s' --data '%s' --limit 8", path, tu_src(DATA));
-    expect_refused(args, path, want, NULL);
+    tu_expect_refused(args, path, want, NULL);
     nad_graph *g = NULL;
     nad_err e;
     assert_int_equal(nad_graph_read_onnx(path, &g, &e), NAD_EFORMAT);
@@ -157,11 +130,11 @@ static void test_negative_bn_variance(void **state)
     snprintf(want, sizeof want, "node '%s' (BatchNormalization): variance '%s' is negative at channel 2", g_bn,
              g_var);
     snprintf(args, sizeof args, "info '%s' --no-fold-bn", path);
-    expect_refused(args, path, want, NULL);
+    tu_expect_refused(args, path, want, NULL);
     snprintf(args, sizeof args, "info '%s'", path);
-    expect_refused(args, path, want, NULL);
+    tu_expect_refused(args, path, want, NULL);
     snprintf(args, sizeof args, "eval '%s' --data '%s' --limit 8", path, tu_src(DATA));
-    expect_refused(args, path, want, NULL);
+    tu_expect_refused(args, path, want, NULL);
     nad_graph *g = NULL;
     nad_err e;
     assert_int_equal(nad_graph_load_onnx(path, 0, &g, &e), NAD_EFORMAT);
@@ -182,11 +155,11 @@ static void test_deep_yaml(void **state)
     assert_int_equal(tu_write_file(path, text, DEPTH + 1), 0);
     free(text);
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", tu_src(MODEL), path);
-    double dt = expect_refused(args, path, ":1: nesting deeper than 64", NULL);
+    double dt = tu_expect_refused(args, path, ":1: nesting deeper than 64", NULL);
     assert_true(dt < 2.0);
     /* The same file as a workload (estimate's first argument). */
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", path, tu_src(TARGET));
-    dt = expect_refused(args, path, "nesting deeper than 64", NULL);
+    dt = tu_expect_refused(args, path, "nesting deeper than 64", NULL);
     assert_true(dt < 2.0);
 }
 
@@ -210,7 +183,7 @@ static void test_two_documents(void **state)
     free(base);
     free(text);
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", tu_src(MODEL), path);
-    expect_refused(args, path, line, "a second YAML document; one per file", NULL);
+    tu_expect_refused(args, path, line, "a second YAML document; one per file", NULL);
 }
 
 int main(void)

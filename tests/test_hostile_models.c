@@ -82,32 +82,6 @@ static const char *make_workload(const char *name, const char *batch, const char
     return write_tmp(name, text, path, size);
 }
 
-/*
- * Runs `timeout 10 nadapt ARGS` and checks the contract: exit status 1,
- * nothing on stdout, exactly one stderr line holding every one of the
- * NULL-terminated needles.
- */
-static void expect_refused(const char *args, ...)
-{
-    char out[8192], err[8192];
-    double dt = 0;
-    int code = tu_run_cli_timed(args, 10, out, sizeof out, err, sizeof err, &dt);
-    if (code != 1 || out[0] || tu_count_lines(err) != 1)
-        print_error("nadapt %s\n  exit %d, stdout '%s', stderr '%s'\n", args, code, out, err);
-    assert_int_equal(code, 1);
-    assert_string_equal(out, "");
-    assert_int_equal(tu_count_lines(err), 1);
-    va_list ap;
-    va_start(ap, args);
-    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
-        if (!strstr(err, needle))
-            print_error("stderr '%s' lacks '%s'\n", err, needle);
-        assert_non_null(strstr(err, needle));
-    }
-    va_end(ap);
-    (void)dt;
-}
-
 #define OK_CAPACITY "capacity: {weights: 224, inputs: 12, outputs: 24}"
 
 /* A valid workload for the target tests. */
@@ -138,11 +112,11 @@ static void test_huge_energy(void **state)
     make_target("e308.yaml", "1e308", OK_CAPACITY, t, sizeof t);
     good_workload(w, sizeof w);
     snprintf(args, sizeof args, "estimate '%s' --target '%s' --json", w, t);
-    expect_refused(args, t, ":12: ", "read_energy", "1e+308 is out of range (0 to 1e+12)", NULL);
+    tu_expect_refused(args, t, ":12: ", "read_energy", "1e+308 is out of range (0 to 1e+12)", NULL);
     /* Just above the bound, and per data type. */
     make_target("e13.yaml", "{weights: 1, inputs: 1.000001e12, outputs: 1}", OK_CAPACITY, t, sizeof t);
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", w, t);
-    expect_refused(args, t, ":12: ", "read_energy.inputs", "out of range (0 to 1e+12)", NULL);
+    tu_expect_refused(args, t, ":12: ", "read_energy.inputs", "out of range (0 to 1e+12)", NULL);
 }
 
 static void test_huge_capacity(void **state)
@@ -152,11 +126,11 @@ static void test_huge_capacity(void **state)
     good_workload(w, sizeof w);
     make_target("cap.yaml", "200", "capacity: {weights: 9223372036854775000, inputs: 12, outputs: 24}", t, sizeof t);
     snprintf(args, sizeof args, "estimate '%s' --target '%s' --json", w, t);
-    expect_refused(args, t, ":16: ", "capacity.weights", "9223372036854775000 is out of range (1 to 281474976710656)",
+    tu_expect_refused(args, t, ":16: ", "capacity.weights", "9223372036854775000 is out of range (1 to 281474976710656)",
                    NULL);
     make_target("capw.yaml", "200", "capacity_words: 9223372036854775807", t, sizeof t);
     snprintf(args, sizeof args, "estimate '%s' --target '%s'", w, t);
-    expect_refused(args, t, ":16: ", "capacity_words", "out of range", NULL);
+    tu_expect_refused(args, t, ":16: ", "capacity_words", "out of range", NULL);
 }
 
 static void test_huge_batch(void **state)
@@ -166,7 +140,7 @@ static void test_huge_batch(void **state)
     make_target("ok.yaml", "200", OK_CAPACITY, t, sizeof t);
     make_workload("batch.yaml", "1000000000000000000", "16", "8", "8", w, sizeof w);
     snprintf(args, sizeof args, "estimate '%s' --target '%s' --json", w, t);
-    expect_refused(args, w, ":2: ", "workload.batch", "1000000000000000000 is out of range (1 to 1048576)", NULL);
+    tu_expect_refused(args, w, ":2: ", "workload.batch", "1000000000000000000 is out of range (1 to 1048576)", NULL);
 }
 
 static void test_huge_dims(void **state)
@@ -177,11 +151,11 @@ static void test_huge_dims(void **state)
     /* One dim beyond 2^31. */
     make_workload("dim.yaml", "1", "1000000000000", "8", "8", w, sizeof w);
     snprintf(args, sizeof args, "estimate '%s' --target '%s' --json", w, t);
-    expect_refused(args, w, ":6: ", "layers[0] (c1).C", "1000000000000 is out of range (1 to 2147483647)", NULL);
+    tu_expect_refused(args, w, ":6: ", "layers[0] (c1).C", "1000000000000 is out of range (1 to 2147483647)", NULL);
     /* Every dim fits, their product does not: C x H x W = 2^30 x 2^20 x 2^20 overflows int64. */
     make_workload("prod.yaml", "1024", "1073741824", "1048576", "1048576", w, sizeof w);
     snprintf(args, sizeof args, "estimate '%s' --target '%s' --json", w, t);
-    expect_refused(args, w, ":4: ", "layers[0] (c1)", "out of range (at most 2^50", NULL);
+    tu_expect_refused(args, w, ":4: ", "layers[0] (c1)", "out of range (at most 2^50", NULL);
 }
 
 /* Past the loader (a target edited in memory), a non-finite total is an error. */

@@ -2,12 +2,18 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 static char tmpdir[256];
 
@@ -128,4 +134,26 @@ int tu_count_lines(const char *s)
     for (; *s; s++)
         n += *s == '\n';
     return n;
+}
+
+/* See testutil.h. */
+double tu_expect_refused(const char *args, ...)
+{
+    char out[8192], err[8192];
+    double dt = 0;
+    int code = tu_run_cli_timed(args, 10, out, sizeof out, err, sizeof err, &dt);
+    if (code != 1 || out[0] || tu_count_lines(err) != 1)
+        print_error("nadapt %s\n  exit %d, stdout '%s', stderr '%s'\n", args, code, out, err);
+    assert_int_equal(code, 1);
+    assert_string_equal(out, "");
+    assert_int_equal(tu_count_lines(err), 1);
+    va_list ap;
+    va_start(ap, args);
+    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;) {
+        if (!strstr(err, needle))
+            print_error("stderr '%s' lacks '%s'\n", err, needle);
+        assert_non_null(strstr(err, needle));
+    }
+    va_end(ap);
+    return dt;
 }

@@ -22,6 +22,14 @@ int tu_run_cli(const char *args, char *out, size_t out_size, char *err, size_t e
 int tu_run_cli_timed(const char *args, int limit_s, char *out, size_t out_size, char *err, size_t err_size,
                      double *seconds);
 
+/*
+ * Runs `timeout 10 nadapt ARGS` and checks the hostile-input contract (a
+ * cmocka assertion fails otherwise): exit status 1 (timeout's 124 means it
+ * hung), nothing on stdout, exactly one stderr line holding every one of the
+ * NULL-terminated needles.  Returns the seconds it took.
+ */
+double tu_expect_refused(const char *args, ...);
+
 /* Reads a whole file; returns malloc'd bytes (caller frees) or NULL. */
 void *tu_read_file(const char *path, size_t *len);
 
