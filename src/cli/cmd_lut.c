@@ -180,12 +180,11 @@ static nad_status check_one(nad_backend *direct, nad_backend *lut, const nad_gra
                             check_res *res, int json, nad_err *e)
 {
     double m[NAD_RES_COUNT], p[NAD_RES_COUNT];
-    nad_status rc = NAD_EIO;
-    /* A timing refused as too noisy is taken again (twice at most). */
-    for (int tries = 0; tries < 3 && rc == NAD_EIO; tries++)
-        rc = nad_backend_measure(direct, v, m, NULL, e);
+    /* A timing refused as too noisy is retried by the back-end itself
+     * (host's tries=K, exec's retries=N). */
+    nad_status rc = nad_backend_measure(direct, v, m, e);
     if (!rc)
-        rc = nad_backend_measure(lut, v, p, NULL, e);
+        rc = nad_backend_measure(lut, v, p, e);
     if (rc)
         return nad_err_prefix(e, rc, "variant %d: ", k);
     if (json)
@@ -246,7 +245,7 @@ static int run_check(const nad_graph *g, const char *model, const char *spec, co
     int rc = 1;
     double full[NAD_RES_COUNT];
     if (nad_backend_open(spec, &direct, &e) || nad_backend_open(lspec, &lut, &e) ||
-        nad_backend_measure(lut, g, full, NULL, &e)) {
+        nad_backend_measure(lut, g, full, &e)) {
         rc = cli_fail_err("lut check", &e);
         goto out;
     }
