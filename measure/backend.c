@@ -44,6 +44,25 @@ struct nad_backend {
     pthread_mutex_t lock;
 };
 
+static const char *const resource_names[] = {"energy", "latency", "macs", "params", "dram"};
+_Static_assert(sizeof resource_names / sizeof resource_names[0] == NAD_RES_COUNT,
+               "resource_names must cover every nad_resource");
+
+/* See backend.h. */
+const char *nad_resource_name(nad_resource r)
+{
+    return (unsigned)r < NAD_RES_COUNT ? resource_names[r] : "?";
+}
+
+/* See backend.h. */
+nad_resource nad_resource_from_name(const char *s)
+{
+    for (int i = 0; s && i < NAD_RES_COUNT; i++)
+        if (strcmp(s, resource_names[i]) == 0)
+            return (nad_resource)i;
+    return NAD_RES_COUNT;
+}
+
 /* The kinds nad_backend_open knows, by the word before the first ':'. */
 typedef struct be_kind {
     const char *word;
@@ -204,21 +223,6 @@ nad_status nad_backend_open(const char *spec, nad_backend **out, nad_err *e)
     return nad_backend_open_list(&spec, 1, out, e);
 }
 
-/* See backend.h. */
-nad_status nad_backend_model_create(const char *target_path, nad_objective objective, double act_density,
-                                    nad_backend **out, nad_err *e)
-{
-    *out = NULL;
-    if (!(act_density >= 0 && act_density <= 1))
-        return nad_errf(e, NAD_EINVAL, "activation density must be in [0, 1] (got %.10g)", act_density);
-    char spec[4200];
-    int w = snprintf(spec, sizeof spec, "model:%s:objective=%s,act_density=%.17g", target_path,
-                     nad_objective_str(objective), act_density);
-    if (w < 0 || (size_t)w >= sizeof spec)
-        return nad_errf(e, NAD_EINVAL, "%s: target path too long", target_path);
-    return nad_backend_open(spec, out, e);
-}
-
 /* Parameters and MACs of every node, as `nadapt info` counts them. */
 static nad_status count_graph(const nad_graph *g, double *params, double *macs, nad_err *e)
 {
@@ -281,20 +285,30 @@ static nad_status run_sub(nad_backend *b, int i, const nad_graph *orig, const na
     return rc;
 }
 
-/* Measures under b's lock: the folded copy, every providing sub, counts. */
-static nad_status measure_locked(nad_backend *b, const nad_graph *g, double *values, double *spread, nad_estimate **est,
-                                 nad_err *e)
+/* The copy of g every back-end sees: BatchNorm folded, shapes at batch 1. */
+static nad_status folded_copy(const nad_graph *g, nad_graph **out, nad_err *e)
 {
-    for (int r = 0; r < NAD_RES_COUNT; r++) {
-        values[r] = NAN;
-        spread[r] = 0;
-    }
     nad_graph *c = nad_graph_copy(g);
     if (!c)
         return nad_errf(e, NAD_ENOMEM, "back-end: out of memory");
     nad_status rc = nad_graph_simplify(c, 1, e);
     if (!rc)
         rc = nad_graph_infer_shapes(c, 1, e);
+    if (rc)
+        nad_graph_free(c);
+    *out = rc ? NULL : c;
+    return rc;
+}
+
+/* Measures under b's lock: the folded copy, every providing sub, counts. */
+static nad_status measure_locked(nad_backend *b, const nad_graph *g, double *values, double *spread, nad_err *e)
+{
+    for (int r = 0; r < NAD_RES_COUNT; r++) {
+        values[r] = NAN;
+        spread[r] = 0;
+    }
+    nad_graph *c = NULL;
+    nad_status rc = folded_copy(g, &c, e);
     for (int i = 0; i < b->n && !rc; i++) {
         int used = 0;
         for (int r = 0; r < NAD_RES_COUNT; r++)
@@ -304,9 +318,6 @@ static nad_status measure_locked(nad_backend *b, const nad_graph *g, double *val
     }
     if (!rc)
         rc = count_graph(c, &values[NAD_RES_PARAMS], &values[NAD_RES_MACS], e);
-    int se = b->src[NAD_RES_ENERGY];
-    if (!rc && est && se >= 0 && b->sub[se].ops == &nad_backend_model_ops)
-        rc = nad_backend_model_estimate(b->sub[se].state, c, est, e);
     nad_graph_free(c);
     return rc;
 }
@@ -316,25 +327,32 @@ nad_status nad_backend_measure_spread(nad_backend *b, const nad_graph *g, double
                                       double spread[NAD_RES_COUNT], nad_err *e)
 {
     pthread_mutex_lock(&b->lock);
-    nad_status rc = measure_locked(b, g, values, spread, NULL, e);
+    nad_status rc = measure_locked(b, g, values, spread, e);
     pthread_mutex_unlock(&b->lock);
     return rc;
 }
 
 /* See backend.h. */
-nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values[NAD_RES_COUNT], nad_estimate **est,
-                               nad_err *e)
+nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values[NAD_RES_COUNT], nad_err *e)
 {
     double spread[NAD_RES_COUNT];
-    if (est)
-        *est = NULL;
+    return nad_backend_measure_spread(b, g, values, spread, e);
+}
+
+/* See backend.h. */
+nad_status nad_backend_breakdown(nad_backend *b, const nad_graph *g, nad_estimate **est, nad_err *e)
+{
+    *est = NULL;
+    int se = b->src[NAD_RES_ENERGY];
+    if (se < 0 || b->sub[se].ops != &nad_backend_model_ops)
+        return NAD_OK;
+    nad_graph *c = NULL;
     pthread_mutex_lock(&b->lock);
-    nad_status rc = measure_locked(b, g, values, spread, est, e);
+    nad_status rc = folded_copy(g, &c, e);
+    if (!rc)
+        rc = nad_backend_model_estimate(b->sub[se].state, c, est, e);
     pthread_mutex_unlock(&b->lock);
-    if (rc && est) {
-        nad_estimate_free(*est);
-        *est = NULL;
-    }
+    nad_graph_free(c);
     return rc;
 }
 

@@ -451,7 +451,7 @@ static nad_status measure_point(nad_backend *b, const nad_graph *c, const lut_un
                 v[r] += lv[r];
         }
     } else if (!rc) {
-        rc = nad_backend_measure(b, net, v, NULL, e);
+        rc = nad_backend_measure(b, net, v, e);
     }
     nad_graph_free(net);
     if (rc)
@@ -562,7 +562,7 @@ static nad_status fill_all(builder *bd, int count_only, nad_err *e)
 static nad_status overhead_round(builder *bd, double *ov, nad_err *e)
 {
     double whole[NAD_RES_COUNT];
-    nad_status rc = nad_backend_measure(bd->b, bd->c, whole, NULL, e);
+    nad_status rc = nad_backend_measure(bd->b, bd->c, whole, e);
     if (rc)
         return nad_err_prefix(e, rc, "the whole network: ");
     for (int r = 0; r < NAD_RES_COUNT; r++)

@@ -77,7 +77,7 @@ static nad_backend *open_ok(const char *spec)
 static nad_status measure(const char *spec, double *v, nad_err *e)
 {
     nad_backend *b = open_ok(spec);
-    nad_status rc = nad_backend_measure(b, g_net, v, NULL, e);
+    nad_status rc = nad_backend_measure(b, g_net, v, e);
     nad_backend_destroy(b);
     return rc;
 }
@@ -164,7 +164,7 @@ static void test_defaults_and_long_output(void **state)
     assert_true(nad_backend_is_timed(b, NAD_RES_LATENCY));
     double v[NAD_RES_COUNT];
     nad_err e = {{0}};
-    assert_int_equal(nad_backend_measure(b, g_net, v, NULL, &e), NAD_OK);
+    assert_int_equal(nad_backend_measure(b, g_net, v, &e), NAD_OK);
     assert_true(fabs(v[NAD_RES_LATENCY] - 5e-3) < 1e-15);
     nad_backend_destroy(b);
     char spec[1200];

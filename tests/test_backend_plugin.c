@@ -127,7 +127,7 @@ static void test_example_matches_roofline(void **state)
         nad_graph *g = load(fixtures[f]);
         double v[NAD_RES_COUNT], sec, pj;
         nad_err e = {{0}};
-        assert_int_equal(nad_backend_measure(b, g, v, NULL, &e), NAD_OK);
+        assert_int_equal(nad_backend_measure(b, g, v, &e), NAD_OK);
         roofline(g, &sec, &pj);
         assert_true(sec > 0 && pj > 0);
         if (fabs(v[NAD_RES_LATENCY] - sec) > 1e-9 * sec || fabs(v[NAD_RES_ENERGY] - pj) > 1e-9 * pj)
@@ -150,7 +150,7 @@ static void test_example_counts_macs(void **state)
     nad_graph *g = load("examples/fixtures/resnet.op13.onnx");
     double v[NAD_RES_COUNT];
     nad_err e = {{0}};
-    assert_int_equal(nad_backend_measure(b, g, v, NULL, &e), NAD_OK);
+    assert_int_equal(nad_backend_measure(b, g, v, &e), NAD_OK);
     assert_true(v[NAD_RES_MACS] > 1e5);
     assert_true(fabs(v[NAD_RES_LATENCY] - v[NAD_RES_MACS] / 3e9) < 1e-9 * v[NAD_RES_LATENCY]);
     assert_true(fabs(v[NAD_RES_ENERGY] - 2 * v[NAD_RES_MACS]) < 1e-9 * v[NAD_RES_ENERGY]);
@@ -179,8 +179,8 @@ static void test_narrower_is_cheaper(void **state)
             keep[i] = i;
         assert_int_equal(nad_shrink(g, &gs->g[k], keep, n_keep, &small, &e), NAD_OK);
         double full[NAD_RES_COUNT], half[NAD_RES_COUNT];
-        assert_int_equal(nad_backend_measure(b, g, full, NULL, &e), NAD_OK);
-        assert_int_equal(nad_backend_measure(b, small, half, NULL, &e), NAD_OK);
+        assert_int_equal(nad_backend_measure(b, g, full, &e), NAD_OK);
+        assert_int_equal(nad_backend_measure(b, small, half, &e), NAD_OK);
         assert_true(half[NAD_RES_MACS] < full[NAD_RES_MACS]);
         assert_true(half[NAD_RES_LATENCY] < full[NAD_RES_LATENCY]);
         assert_true(half[NAD_RES_ENERGY] < full[NAD_RES_ENERGY]);
@@ -281,7 +281,7 @@ static void test_failing_callbacks(void **state)
         nad_backend *b = open_ok(bad("failing", modes[i][0]));
         double v[NAD_RES_COUNT];
         nad_err e = {{0}};
-        assert_int_not_equal(nad_backend_measure(b, g, v, NULL, &e), NAD_OK);
+        assert_int_not_equal(nad_backend_measure(b, g, v, &e), NAD_OK);
         if (!strstr(e.msg, modes[i][1]) || !strstr(e.msg, "failing"))
             fail_msg("%s: '%s'", modes[i][0], e.msg);
         nad_backend_destroy(b);
@@ -290,7 +290,7 @@ static void test_failing_callbacks(void **state)
     nad_backend *b = open_ok(bad("failing", NULL));
     double v[NAD_RES_COUNT];
     nad_err e = {{0}};
-    assert_int_equal(nad_backend_measure(b, g, v, NULL, &e), NAD_OK);
+    assert_int_equal(nad_backend_measure(b, g, v, &e), NAD_OK);
     assert_true(fabs(v[NAD_RES_LATENCY] - 1e-3) < 1e-15);
     nad_backend_destroy(b);
     nad_graph_free(g);
@@ -326,7 +326,7 @@ static void test_plugin_in_list(void **state)
     assert_string_equal(nad_backend_source(b, NAD_RES_DRAM), "eyeriss");
     nad_graph *g = load("examples/fixtures/cnn_bn.op13.onnx");
     double v[NAD_RES_COUNT];
-    assert_int_equal(nad_backend_measure(b, g, v, NULL, &e), NAD_OK);
+    assert_int_equal(nad_backend_measure(b, g, v, &e), NAD_OK);
     assert_true(v[NAD_RES_LATENCY] > 0 && v[NAD_RES_DRAM] > 0);
     nad_graph_free(g);
     nad_backend_destroy(b);

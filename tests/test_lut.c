@@ -131,7 +131,7 @@ static void check_exact(const nad_lut *t, nad_backend *b, const nad_graph *g)
     double p[NAD_RES_COUNT], s[NAD_RES_COUNT], m[NAD_RES_COUNT];
     ok(nad_lut_predict(t, g, p, &e), &e);
     sum_entries(t, g, s);
-    ok(nad_backend_measure(b, g, m, NULL, &e), &e);
+    ok(nad_backend_measure(b, g, m, &e), &e);
     int checked = 0;
     for (int r = 0; r < NAD_RES_COUNT; r++) {
         if (!nad_lut_has(t, (nad_resource)r))
@@ -407,10 +407,10 @@ static void lut_backend_unknown_layer(void **state)
     assert_string_equal(nad_backend_unit(b, NAD_RES_ENERGY), "MAC");
     double v[NAD_RES_COUNT];
     nad_graph *g = load("cnn_bn");
-    ok(nad_backend_measure(b, g, v, NULL, &e), &e);
+    ok(nad_backend_measure(b, g, v, &e), &e);
     assert_true(v[NAD_RES_LATENCY] > 0);
     nad_graph *r = load("resnet");
-    assert_int_not_equal(nad_backend_measure(b, r, v, NULL, &e), NAD_OK);
+    assert_int_not_equal(nad_backend_measure(b, r, v, &e), NAD_OK);
     assert_non_null(strstr(e.msg, "/stem/Conv (Conv+LeakyRelu k3x3 s2x2 28x28)"));
     assert_non_null(strstr(e.msg, "not in"));
     assert_non_null(strstr(e.msg, path));

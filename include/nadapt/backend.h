@@ -66,21 +66,20 @@ nad_status nad_backend_open(const char *spec, nad_backend **out, nad_err *e);
  */
 nad_status nad_backend_open_list(const char *const *specs, int n, nad_backend **out, nad_err *e);
 
-/* The analytic back-end for a target description (as model:PATH with the
- * objective and act_density given): act_density 0 is dense. */
-nad_status nad_backend_model_create(const char *target_path, nad_objective objective, double act_density,
-                                    nad_backend **out, nad_err *e);
-
 /*
  * Every resource of g for one image, in the back-end's units; a resource no
  * back-end reports is NAN (see nad_backend_reports).  g is not changed (the
  * back-ends see a BatchNorm-folded copy, as an accelerator would run it and
- * as `nadapt estimate` loads it).  With est non-NULL the per-layer estimate
- * of the analytic model is returned too when the model provides energy
- * (else *est is NULL; free with nad_estimate_free).  Calls are serialised.
+ * as `nadapt estimate` loads it).  Calls are serialised.
  */
-nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values[NAD_RES_COUNT], nad_estimate **est,
-                               nad_err *e);
+nad_status nad_backend_measure(nad_backend *b, const nad_graph *g, double values[NAD_RES_COUNT], nad_err *e);
+
+/*
+ * Where g's energy goes: the analytic model's per-layer estimate when the
+ * model provides energy, else *est = NULL and nothing is measured (free with
+ * nad_estimate_free).
+ */
+nad_status nad_backend_breakdown(nad_backend *b, const nad_graph *g, nad_estimate **est, nad_err *e);
 
 /* As nad_backend_measure, plus the spread (interquartile range of repeated
  * timings; 0 for a model or a count) of every resource. */

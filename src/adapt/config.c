@@ -31,9 +31,6 @@
 
 /* ---------------------------------------------------------------- names */
 
-static const char *const resource_names[] = {"energy", "latency", "macs", "params", "dram", NULL};
-_Static_assert(sizeof resource_names / sizeof resource_names[0] == NAD_RES_COUNT + 1,
-               "resource_names must cover every nad_resource");
 
 static const char *const objective_names[] = {"energy", "latency", "edp"};
 _Static_assert(sizeof objective_names / sizeof objective_names[0] == NAD_OBJ_COUNT, "objective_names");
@@ -42,19 +39,6 @@ static const char *const pick_names[] = {"accuracy", "per-resource"};
 static const char *const rank_names[] = {"l2", "l1"}; /* index = rank_l1 */
 
 #define RESOURCE_LIST "energy, latency, macs, params, dram"
-
-const char *nad_resource_name(nad_resource r)
-{
-    return (unsigned)r < NAD_RES_COUNT ? resource_names[r] : "?";
-}
-
-nad_resource nad_resource_from_name(const char *s)
-{
-    for (int i = 0; s && i < NAD_RES_COUNT; i++)
-        if (strcmp(s, resource_names[i]) == 0)
-            return (nad_resource)i;
-    return NAD_RES_COUNT;
-}
 
 /* ------------------------------------------------------------- defaults */
 
@@ -210,7 +194,10 @@ static nad_status parse_budget(const char *text, nad_budget *out, budget_unit *u
     name[nlen] = '\0';
     nad_resource res = nad_resource_from_name(name);
     if (res == NAD_RES_COUNT) {
-        const char *near = nad_yaml_closest(name, resource_names);
+        const char *names[NAD_RES_COUNT + 1] = {NULL};
+        for (int k = 0; k < NAD_RES_COUNT; k++)
+            names[k] = nad_resource_name((nad_resource)k);
+        const char *near = nad_yaml_closest(name, names);
         if (near)
             return nad_errf(e, NAD_EINVAL, "unknown budget '%s' in '%s' (did you mean '%s'? one of " RESOURCE_LIST ")",
                             name, text, near);
@@ -246,7 +233,7 @@ static nad_status parse_budget(const char *text, nad_budget *out, budget_unit *u
     char us[sizeof b.text];
     memcpy(us, u, ulen);
     us[ulen] = '\0';
-    const char *what = resource_names[res];
+    const char *what = nad_resource_name(res);
 
     /* The unit is looked at before the value so that "0x10" reads as a bad
      * unit, not as a zero budget. */

@@ -85,7 +85,7 @@ nad_status nad_adapt_describe(const nad_adapt_config *c, char **report, nad_err 
     if (!rc)
         rc = adapt_backend_check_budgets(be, c, e);
     if (!rc)
-        rc = nad_backend_measure(be, g, v, NULL, e);
+        rc = nad_backend_measure(be, g, v, e);
     if (rc)
         goto out;
     add(&t, "model %s on %s\n", c->model, nad_backend_target(be));

@@ -39,7 +39,7 @@ typedef struct measure_ctx {
 static nad_status measure_one(void *ctx, const nad_graph *g, double *value, nad_err *e)
 {
     measure_ctx *m = ctx;
-    nad_status rc = nad_backend_measure(m->be, g, m->values, NULL, e);
+    nad_status rc = nad_backend_measure(m->be, g, m->values, e);
     *value = m->values[m->res];
     return rc;
 }
@@ -70,7 +70,7 @@ static nad_status search_all(adapt_run *r, nad_graph *cur, const nad_groups *gs,
         p->group = q;
         p->n_keep = red.n_keep;
         p->g = red.graph;
-        rc = nad_backend_measure(r->be, p->g, p->values, NULL, e);
+        rc = nad_backend_measure(r->be, p->g, p->values, e);
         if (rc)
             return rc;
     }
@@ -274,7 +274,7 @@ nad_status adapt_smallest(const adapt_run *r, const nad_graph *g, double values[
         nad_groups_free(gs);
     }
     if (!rc)
-        rc = nad_backend_measure(r->be, cur, values, NULL, e);
+        rc = nad_backend_measure(r->be, cur, values, e);
     nad_graph_free(cur);
     return rc;
 }

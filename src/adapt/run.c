@@ -88,7 +88,7 @@ static nad_status open_run(adapt_run *r, const nad_graph *orig, nad_err *e)
     r->n_hold = c->holdout;
     if ((rc = load_calib(r, e)))
         return rc;
-    if ((rc = nad_backend_measure(r->be, orig, r->r0, NULL, e)))
+    if ((rc = nad_backend_measure(r->be, orig, r->r0, e)))
         return nad_err_prefix(e, rc, "%s: ", c->model);
     snprintf(r->hist.energy_unit, sizeof r->hist.energy_unit, "%s", adapt_energy_unit(r->be));
     return resolve_budgets(r, e);
@@ -352,11 +352,10 @@ static nad_status draw(adapt_run *r, const nad_graph *orig, const nad_graph *fin
     nad_status rc = nad_plot_curve_svg(&c, path, e);
     free(pts);
     nad_estimate *eo = NULL, *ef = NULL;
-    double v[NAD_RES_COUNT];
     if (!rc)
-        rc = nad_backend_measure(r->be, orig, v, &eo, e);
+        rc = nad_backend_breakdown(r->be, orig, &eo, e);
     if (!rc)
-        rc = nad_backend_measure(r->be, fin, v, &ef, e);
+        rc = nad_backend_breakdown(r->be, fin, &ef, e);
     path_in(r, "breakdown.svg", path, sizeof path);
     if (!rc && eo && ef) /* only the analytic model knows where energy goes */
         rc = nad_plot_breakdown_svg(eo, ef, title, path, e);
